@@ -1,0 +1,83 @@
+"""Helpers shared by the test modules (imported as tests.helpers)."""
+
+import functools
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def istio_module_version():
+    """The istio.io/istio version pinned for the air-gapped build (tools/go/istio/go.mod)."""
+    text = (REPO / "tools" / "go" / "istio" / "go.mod").read_text()
+    match = re.search(r"^\s*istio\.io/istio (v\S+)", text, re.M)
+    if not match:
+        raise RuntimeError("tools/go/istio/go.mod does not require istio.io/istio")
+    return match.group(1)
+
+
+@functools.lru_cache(maxsize=1)
+def istio_module_dir():
+    """Directory of the pinned Istio release in the Go module cache (downloaded through the proxy)."""
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", "istio.io/istio@%s" % istio_module_version()],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(REPO / "tools" / "go" / "istio"),
+        timeout=900,
+    )
+    return pathlib.Path(json.loads(out.stdout)["Dir"])
+
+
+def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, inventory="localhost,"):
+    """Run ansible-playbook with the JSON callback; return (returncode, parsed output, raw stderr)."""
+    cmd = ["ansible-playbook", "-i", inventory, str(playbook)]
+    if extra_vars is not None:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    run_env = dict(os.environ)
+    run_env.update(
+        {
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LOCALHOST_WARNING": "false",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            # the controller's own Python (the venv with kubernetes), never a discovered one
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        }
+    )
+    run_env.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, cwd=str(REPO), timeout=timeout, check=False)
+    try:
+        output = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise AssertionError("ansible-playbook printed no JSON (rc=%s):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])) from exc
+    return proc.returncode, output, proc.stderr
+
+
+def task_results(output, host="localhost"):
+    """[(task name, result)] in execution order for one host."""
+    results = []
+    for play in output.get("plays", []):
+        for task in play.get("tasks", []):
+            result = task.get("hosts", {}).get(host)
+            if result is not None:
+                results.append((task["task"]["name"], result))
+    return results
+
+
+def failed_task(output, host="localhost"):
+    """(task name, result) of the first failed task, or None."""
+    for name, result in task_results(output, host):
+        if result.get("failed") and not result.get("failed_when_result") is False:
+            return name, result
+    return None

@@ -1,0 +1,74 @@
+"""Every object the traffic model renders conforms to the CRD schemas of the pinned Istio release."""
+
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+from tests.rendering.crd_schema import crd_validators, schema_errors
+from tests.unit.plugins.module_utils import test_traffic_model as cases
+
+INVENTORIES = {
+    "seed": (cases.SEED_INGRESS, cases.SEED_EGRESS, cases.SETTINGS),
+    "canary": (
+        [
+            {
+                "name": "reviews",
+                "hosts": ["reviews.example.com"],
+                "gateway": {"name": "gw", "protocol": "HTTPS", "tls": {"mode": "MUTUAL", "credential_name": "reviews-cert"}},
+                "http": [
+                    {
+                        "name": "canary",
+                        "match": [{"prefix": "/api", "method": "GET", "headers": {"x-canary": {"regex": "y.*"}}}],
+                        "rewrite": {"uri": "/v2/api", "authority": "reviews.internal"},
+                        "route": [{"host": "reviews", "port": 9080, "subset": "v1", "weight": 80}, {"host": "reviews", "port": 9080, "subset": "v2", "weight": 20}],
+                        "timeout": "1.5s",
+                        "retries": {"attempts": 2, "per_try_timeout": "500ms", "retry_on": "gateway-error"},
+                    }
+                ],
+            }
+        ],
+        [],
+        {"namespace": "bookinfo"},
+    ),
+    "egress-direct-and-redirect": (
+        [{"name": "plain", "hosts": ["*.example.com"], "gateway": {"name": "gw", "https_redirect": True}, "http": [{"route": [{"host": "web"}]}]}],
+        [
+            {"name": "tls-api", "host": "api.example.com", "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}], "egress_gateway": {"enabled": False}, "location": "MESH_EXTERNAL"},
+            {"name": "static", "host": "static.example.com", "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}], "resolution": "DNS_ROUND_ROBIN"},
+        ],
+        {"namespace": "apps", "instance": "team-b"},
+    ),
+}
+
+
+def test_the_pinned_release_provides_the_four_kinds():
+    kinds = {kind for (_, kind) in crd_validators()}
+    assert {"Gateway", "VirtualService", "ServiceEntry", "DestinationRule"} <= kinds
+    assert ("networking.istio.io/v1", "VirtualService") in crd_validators()
+
+
+@pytest.mark.parametrize("name", sorted(INVENTORIES))
+def test_rendered_objects_conform_to_the_crds(name):
+    ingress, egress, settings = INVENTORIES[name]
+    objects = tm.render(ingress, egress, settings)
+    assert objects
+    for obj in objects:
+        assert schema_errors(obj) == [], tm.object_key(obj)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda o: o["spec"]["servers"][0]["port"].update(protocl="HTTP"), "Additional properties are not allowed ('protocl' was unexpected)"),
+        (lambda o: o["spec"]["servers"][0]["port"].update(number="eighty"), "'eighty' is not of type 'integer'"),
+        (lambda o: o["spec"].update(servers="none"), "'none' is not of type 'array'"),
+    ],
+    ids=["unknown-field", "wrong-type", "not-a-list"],
+)
+def test_the_schema_check_can_fail(mutate, expected):
+    gateway = tm.render(cases.SEED_INGRESS, [], cases.SETTINGS)[0]
+    mutate(gateway)
+    assert any(expected in e for e in schema_errors(gateway)), schema_errors(gateway)
+
+
+def test_an_unknown_kind_is_reported():
+    assert schema_errors({"apiVersion": "networking.istio.io/v9", "kind": "Gateway"}) == ["no CRD of the pinned Istio release serves networking.istio.io/v9 Gateway"]
