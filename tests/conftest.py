@@ -14,7 +14,7 @@ def _link_collection():
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.is_symlink():
         if link.exists():
-            raise RuntimeError("%s exists and is not a symlink to the repository; remove it" % link)
+            raise RuntimeError(f"{link} exists and is not a symlink to the repository; remove it")
         link.symlink_to(os.path.relpath(REPO, link.parent))
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))

@@ -25,7 +25,7 @@ def istio_module_dir():
     """Directory of the pinned Istio release in the Go module cache (downloaded through the proxy)."""
     env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
     out = subprocess.run(
-        ["go", "mod", "download", "-json", "istio.io/istio@%s" % istio_module_version()],
+        ["go", "mod", "download", "-json", f"istio.io/istio@{istio_module_version()}"],
         check=True,
         capture_output=True,
         text=True,
@@ -60,7 +60,7 @@ def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, 
     try:
         output = json.loads(proc.stdout)
     except ValueError as exc:
-        raise AssertionError("ansible-playbook printed no JSON (rc=%s):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])) from exc
+        raise AssertionError(f"ansible-playbook printed no JSON (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}") from exc
     return proc.returncode, output, proc.stderr
 
 
@@ -78,6 +78,6 @@ def task_results(output, host="localhost"):
 def failed_task(output, host="localhost"):
     """(task name, result) of the first failed task, or None."""
     for name, result in task_results(output, host):
-        if result.get("failed") and not result.get("failed_when_result") is False:
+        if result.get("failed") and result.get("failed_when_result") is not False:
             return name, result
     return None

@@ -112,7 +112,7 @@ def validate(gateways, namespace="istio-system"):
                 if stype == "ClusterIP":
                     errors.append("%s: %s.node_port: needs service.type NodePort or LoadBalancer (it is ClusterIP)" % (where, field))
                 elif not _is_int(node_port) or not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
-                    errors.append("%s: %s.node_port: %r is outside the node port range %d-%d" % ((where, field, node_port) + NODE_PORT_RANGE))
+                    errors.append("%s: %s.node_port: %r is outside the node port range %d-%d" % ((where, field, node_port, *NODE_PORT_RANGE)))
                 elif node_port in node_ports:
                     errors.append("%s: %s.node_port: %d is also used by %s" % (where, field, node_port, node_ports[node_port]))
                 else:
@@ -126,7 +126,7 @@ def istio_label(gateway):
     if label:
         return label
     name = gateway["name"]
-    return name[len("istio-"):] if name.startswith("istio-") else name
+    return name[len("istio-") :] if name.startswith("istio-") else name
 
 
 def chart_values(gateway, revision=""):

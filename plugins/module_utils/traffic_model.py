@@ -330,9 +330,13 @@ def _validate_ingress(errors, index, route, settings, seen):
         key = (gateway["namespace"], gateway["name"])
         previous = seen["gateways"].get(key)
         if previous is not None and previous["selector"] != gateway["selector"]:
-            errors.add(where, "gateway.selector", "Gateway %s/%s is also used by route %s with selector %s" % (key + (previous["route"], previous["selector"])))
+            errors.add(where, "gateway.selector", "Gateway %s/%s is also used by route %s with selector %s" % ((*key, previous["route"], previous["selector"])))
         if previous is not None and previous["port"] == gateway["port"] and (previous["protocol"], previous["tls"]) != (gateway["protocol"], gateway["tls"]):
-            errors.add(where, "gateway", "Gateway %s/%s port %s is also used by route %s with another protocol or TLS setting" % (key + (gateway["port"], previous["route"])))
+            errors.add(
+                where,
+                "gateway",
+                "Gateway %s/%s port %s is also used by route %s with another protocol or TLS setting" % ((*key, gateway["port"], previous["route"])),
+            )
         if previous is None:
             seen["gateways"][key] = dict(gateway, route=route.get("name"))
     rules = route.get("http")
@@ -343,7 +347,7 @@ def _validate_ingress(errors, index, route, settings, seen):
             _validate_rule(errors, where, "http[%d]" % rindex, rule)
     vs_key = (namespace, route.get("name"))
     if vs_key in seen["virtualservices"]:
-        errors.add(where, "name", "VirtualService %s/%s is already defined by %s" % (vs_key + (seen["virtualservices"][vs_key],)))
+        errors.add(where, "name", "VirtualService %s/%s is already defined by %s" % ((*vs_key, seen["virtualservices"][vs_key])))
     else:
         seen["virtualservices"][vs_key] = where
 
@@ -430,20 +434,24 @@ def _validate_egress(errors, index, route, settings, seen):
         key = (namespace, gateway.get("name"))
         previous = seen["egress_gateways"].get(key)
         if previous is not None and previous["selector"] != gateway.get("selector"):
-            errors.add(where, "egress_gateway.selector", "Gateway %s/%s is also used by egress route %s with selector %s" % (key + (previous["route"], previous["selector"])))
+            errors.add(
+                where,
+                "egress_gateway.selector",
+                "Gateway %s/%s is also used by egress route %s with selector %s" % ((*key, previous["route"], previous["selector"])),
+            )
         if previous is None:
             seen["egress_gateways"][key] = {"selector": gateway.get("selector"), "route": route.get("name")}
         if key in seen["gateways"]:
             errors.add(where, "egress_gateway.name", "Gateway %s/%s is also an ingress route's gateway; use another name" % key)
     se_key = (namespace, route.get("name"))
     if se_key in seen["serviceentries"]:
-        errors.add(where, "name", "ServiceEntry %s/%s is already defined by %s" % (se_key + (seen["serviceentries"][se_key],)))
+        errors.add(where, "name", "ServiceEntry %s/%s is already defined by %s" % ((*se_key, seen["serviceentries"][se_key])))
     else:
         seen["serviceentries"][se_key] = where
     if gateway["enabled"]:
         vs_key = (namespace, "direct-%s-through-egress-gateway" % route.get("name"))
         if vs_key in seen["virtualservices"]:
-            errors.add(where, "name", "VirtualService %s/%s is already defined by %s" % (vs_key + (seen["virtualservices"][vs_key],)))
+            errors.add(where, "name", "VirtualService %s/%s is already defined by %s" % ((*vs_key, seen["virtualservices"][vs_key])))
         else:
             seen["virtualservices"][vs_key] = where
 
@@ -590,9 +598,7 @@ def render(ingress_routes, egress_routes, settings=None):
         }
         if route.get("location"):
             spec["location"] = route["location"]
-        serviceentries.append(
-            {"apiVersion": API_VERSION, "kind": "ServiceEntry", "metadata": _metadata(name, namespace, settings, [name]), "spec": spec}
-        )
+        serviceentries.append({"apiVersion": API_VERSION, "kind": "ServiceEntry", "metadata": _metadata(name, namespace, settings, [name]), "spec": spec})
         gateway = _egress_gateway_of(route, settings)
         if not gateway["enabled"]:
             continue

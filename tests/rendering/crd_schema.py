@@ -22,7 +22,12 @@ def _strict(schema):
     def walk(node):
         if not isinstance(node, dict):
             return
-        if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            node.get("type") == "object"
+            and "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
             node["additionalProperties"] = False
         for key in ("properties", "patternProperties"):
             for child in (node.get(key) or {}).values():
@@ -52,7 +57,7 @@ def crd_validators():
             if not version.get("served"):
                 continue
             schema = version["schema"]["openAPIV3Schema"]
-            validators[("%s/%s" % (group, version["name"]), kind)] = jsonschema.Draft7Validator(_strict(schema))
+            validators[("{}/{}".format(group, version["name"]), kind)] = jsonschema.Draft7Validator(_strict(schema))
     return validators
 
 
@@ -60,6 +65,6 @@ def schema_errors(obj):
     """Messages for every schema violation of one object (empty when it conforms)."""
     validator = crd_validators().get((obj.get("apiVersion"), obj.get("kind")))
     if validator is None:
-        return ["no CRD of the pinned Istio release serves %s %s" % (obj.get("apiVersion"), obj.get("kind"))]
+        return ["no CRD of the pinned Istio release serves {} {}".format(obj.get("apiVersion"), obj.get("kind"))]
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    return ["%s: %s" % ("/".join(str(p) for p in err.absolute_path) or "(root)", err.message) for err in validator.iter_errors(body)]
+    return ["{}: {}".format("/".join(str(p) for p in err.absolute_path) or "(root)", err.message) for err in validator.iter_errors(body)]

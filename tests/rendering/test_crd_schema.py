@@ -1,8 +1,8 @@
 """Every object the traffic model renders conforms to the CRD schemas of the pinned Istio release."""
 
 import pytest
-
 from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+
 from tests.rendering.crd_schema import crd_validators, schema_errors
 from tests.unit.plugins.module_utils import test_traffic_model as cases
 
@@ -19,7 +19,10 @@ INVENTORIES = {
                         "name": "canary",
                         "match": [{"prefix": "/api", "method": "GET", "headers": {"x-canary": {"regex": "y.*"}}}],
                         "rewrite": {"uri": "/v2/api", "authority": "reviews.internal"},
-                        "route": [{"host": "reviews", "port": 9080, "subset": "v1", "weight": 80}, {"host": "reviews", "port": 9080, "subset": "v2", "weight": 20}],
+                        "route": [
+                            {"host": "reviews", "port": 9080, "subset": "v1", "weight": 80},
+                            {"host": "reviews", "port": 9080, "subset": "v2", "weight": 20},
+                        ],
                         "timeout": "1.5s",
                         "retries": {"attempts": 2, "per_try_timeout": "500ms", "retry_on": "gateway-error"},
                     }
@@ -32,7 +35,13 @@ INVENTORIES = {
     "egress-direct-and-redirect": (
         [{"name": "plain", "hosts": ["*.example.com"], "gateway": {"name": "gw", "https_redirect": True}, "http": [{"route": [{"host": "web"}]}]}],
         [
-            {"name": "tls-api", "host": "api.example.com", "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}], "egress_gateway": {"enabled": False}, "location": "MESH_EXTERNAL"},
+            {
+                "name": "tls-api",
+                "host": "api.example.com",
+                "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                "egress_gateway": {"enabled": False},
+                "location": "MESH_EXTERNAL",
+            },
             {"name": "static", "host": "static.example.com", "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}], "resolution": "DNS_ROUND_ROBIN"},
         ],
         {"namespace": "apps", "instance": "team-b"},
@@ -71,4 +80,6 @@ def test_the_schema_check_can_fail(mutate, expected):
 
 
 def test_an_unknown_kind_is_reported():
-    assert schema_errors({"apiVersion": "networking.istio.io/v9", "kind": "Gateway"}) == ["no CRD of the pinned Istio release serves networking.istio.io/v9 Gateway"]
+    assert schema_errors({"apiVersion": "networking.istio.io/v9", "kind": "Gateway"}) == [
+        "no CRD of the pinned Istio release serves networking.istio.io/v9 Gateway"
+    ]

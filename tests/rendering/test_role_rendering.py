@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+
 from tests.helpers import REPO, failed_task, run_playbook
 from tests.rendering.crd_schema import schema_errors
 from tests.unit.plugins.module_utils import test_traffic_model as cases
@@ -43,7 +43,13 @@ def test_a_non_default_inventory_renders_its_routes(tmp_path):
                 "name": "web",
                 "hosts": ["shop.example.com"],
                 "gateway": {"name": "shop", "protocol": "HTTPS", "tls": {"credential_name": "shop-cert"}},
-                "http": [{"match": [{"prefix": "/"}], "route": [{"host": "web", "port": 80, "weight": 70}, {"host": "web-next", "port": 80, "weight": 30}], "timeout": "3s"}],
+                "http": [
+                    {
+                        "match": [{"prefix": "/"}],
+                        "route": [{"host": "web", "port": 80, "weight": 70}, {"host": "web-next", "port": 80, "weight": 30}],
+                        "timeout": "3s",
+                    }
+                ],
             }
         ],
         "traffic_egress_routes": [],
@@ -59,13 +65,21 @@ def test_a_non_default_inventory_renders_its_routes(tmp_path):
 BAD = [
     (
         "model",
-        {"traffic_ingress_routes": [{"name": "httpbin", "hosts": ["httpbin.example.com"], "gateway": {"name": "g"}, "http": [{"route": [{"host": "httpbin", "port": 0}]}]}]},
+        {
+            "traffic_ingress_routes": [
+                {"name": "httpbin", "hosts": ["httpbin.example.com"], "gateway": {"name": "g"}, "http": [{"route": [{"host": "httpbin", "port": 0}]}]}
+            ]
+        },
         "meshops.istio.traffic : Validate every route",
         "traffic_ingress_routes[0] (httpbin): http[0].route[0].port: 0 is not a port number (1-65535)",
     ),
     (
         "argument-spec-type",
-        {"traffic_ingress_routes": [{"name": "httpbin", "hosts": ["h.example.com"], "gateway": {"name": "g", "port": "eighty"}, "http": [{"route": [{"host": "h"}]}]}]},
+        {
+            "traffic_ingress_routes": [
+                {"name": "httpbin", "hosts": ["h.example.com"], "gateway": {"name": "g", "port": "eighty"}, "http": [{"route": [{"host": "h"}]}]}
+            ]
+        },
         "meshops.istio.traffic : Validating arguments against arg spec 'main' - Apply Istio traffic objects rendered from a compact data model",
         "port",
     ),
@@ -77,7 +91,11 @@ BAD = [
     ),
     (
         "argument-spec-choice",
-        {"traffic_egress_routes": [{"name": "cnn", "host": "edition.cnn.com", "resolution": "MAGIC", "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]}]},
+        {
+            "traffic_egress_routes": [
+                {"name": "cnn", "host": "edition.cnn.com", "resolution": "MAGIC", "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]}
+            ]
+        },
         "meshops.istio.traffic : Validating arguments against arg spec 'main' - Apply Istio traffic objects rendered from a compact data model",
         "MAGIC",
     ),

@@ -3,7 +3,6 @@
 import copy
 
 import pytest
-
 from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
 
 SEED_INGRESS = [
@@ -31,7 +30,7 @@ EGRESS_SVC = "istio-egressgateway.istio-system.svc.cluster.local"
 
 def spec_of(objects, kind, name):
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    assert len(matches) == 1, "expected one %s %s, found %d" % (kind, name, len(matches))
+    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
     return matches[0]
 
 
@@ -205,7 +204,10 @@ def test_canary_weights_timeouts_retries_headers_and_rewrite():
     objects = tm.render(ingress, [], {"namespace": "default"})
     gateway = spec_of(objects, "Gateway", "gw")
     assert gateway["metadata"]["namespace"] == "istio-system"
-    assert gateway["spec"] == {"selector": {"app": "edge"}, "servers": [{"port": {"number": 8080, "name": "http-alt", "protocol": "HTTP"}, "hosts": ["reviews.example.com"]}]}
+    assert gateway["spec"] == {
+        "selector": {"app": "edge"},
+        "servers": [{"port": {"number": 8080, "name": "http-alt", "protocol": "HTTP"}, "hosts": ["reviews.example.com"]}],
+    }
     vs = spec_of(objects, "VirtualService", "reviews")
     assert vs["metadata"]["namespace"] == "bookinfo"
     assert vs["spec"]["gateways"] == ["istio-system/gw"]
@@ -297,15 +299,27 @@ BAD_INPUTS = [
     (ingress_with(http=[]), [], "http: needs at least one rule with a route"),
     (ingress_with(http=[{"match": [{"prefix": "/a"}]}]), [], "http[0].route: needs at least one destination"),
     (ingress_with(http=[{"match": [{"prefix": "status"}], "route": [{"host": "h", "port": 1}]}]), [], "http[0].match[0].prefix: 'status' must start with '/'"),
-    (ingress_with(http=[{"match": [{"prefix": "/a", "exact": "/a"}], "route": [{"host": "h"}]}]), [], "http[0].match[0]: use only one of prefix, exact or regex"),
+    (
+        ingress_with(http=[{"match": [{"prefix": "/a", "exact": "/a"}], "route": [{"host": "h"}]}]),
+        [],
+        "http[0].match[0]: use only one of prefix, exact or regex",
+    ),
     (ingress_with(http=[{"match": [{"regex": "(["}], "route": [{"host": "h"}]}]), [], "http[0].match[0].regex: '([' is not a valid regular expression"),
     (ingress_with(http=[{"match": [{"method": "FETCH"}], "route": [{"host": "h"}]}]), [], "http[0].match[0].method: 'FETCH' is not an HTTP method"),
-    (ingress_with(http=[{"match": [{"headers": {"X-Up": {"exact": "a"}}}], "route": [{"host": "h"}]}]), [], "http[0].match[0].headers.X-Up: header names must be lower case"),
+    (
+        ingress_with(http=[{"match": [{"headers": {"X-Up": {"exact": "a"}}}], "route": [{"host": "h"}]}]),
+        [],
+        "http[0].match[0].headers.X-Up: header names must be lower case",
+    ),
     (ingress_with(http=[{"match": [{"headers": {"x": {"equals": "a"}}}], "route": [{"host": "h"}]}]), [], "headers.x: must be exactly one of {exact: v}"),
     (ingress_with(http=[{"match": [{"uri": "/a"}], "route": [{"host": "h"}]}]), [], "http[0].match[0].uri: unknown option"),
     (ingress_with(http=[{"route": [{"host": "h", "port": 0}]}]), [], "http[0].route[0].port: 0 is not a port number (1-65535)"),
     (ingress_with(http=[{"route": [{"host": "h", "weight": 50}, {"host": "h"}]}]), [], "http[0].route: give a weight to every destination or to none"),
-    (ingress_with(http=[{"route": [{"host": "h", "weight": 50}, {"host": "i", "weight": 40}]}]), [], "http[0].route: weights add up to 90, they must add up to 100"),
+    (
+        ingress_with(http=[{"route": [{"host": "h", "weight": 50}, {"host": "i", "weight": 40}]}]),
+        [],
+        "http[0].route: weights add up to 90, they must add up to 100",
+    ),
     (ingress_with(http=[{"route": [{"host": "h", "weight": 101}]}]), [], "http[0].route[0].weight: 101 must be an integer from 0 to 100"),
     (ingress_with(http=[{"route": [{"host": "h"}], "timeout": "5 seconds"}]), [], "http[0].timeout: '5 seconds' is not a duration"),
     (ingress_with(http=[{"route": [{"host": "h"}], "retries": {"attempts": -1}}]), [], "http[0].retries.attempts: -1 must be a non-negative integer"),
@@ -314,8 +328,16 @@ BAD_INPUTS = [
     ("not a list", [], "traffic_ingress_routes: must be a list of routes"),
     ([], egress_with(host="*.cnn.com"), "traffic_egress_routes[0] (cnn): host: '*.cnn.com': wildcards are not allowed here"),
     ([], egress_with(ports=[]), "traffic_egress_routes[0] (cnn): ports: needs at least one port"),
-    ([], egress_with(ports=[{"number": 80, "name": "a", "protocol": "HTTP"}, {"number": 80, "name": "b", "protocol": "HTTP"}]), "ports[1].number: port 80 is listed twice"),
-    ([], egress_with(ports=[{"number": 80, "name": "a", "protocol": "HTTP"}, {"number": 81, "name": "a", "protocol": "HTTP"}]), "ports[1].name: port name 'a' is used twice"),
+    (
+        [],
+        egress_with(ports=[{"number": 80, "name": "a", "protocol": "HTTP"}, {"number": 80, "name": "b", "protocol": "HTTP"}]),
+        "ports[1].number: port 80 is listed twice",
+    ),
+    (
+        [],
+        egress_with(ports=[{"number": 80, "name": "a", "protocol": "HTTP"}, {"number": 81, "name": "a", "protocol": "HTTP"}]),
+        "ports[1].name: port name 'a' is used twice",
+    ),
     ([], egress_with(ports=[{"number": 80, "name": "a", "protocol": "QUIC"}]), "ports[0].protocol: 'QUIC' is not one of"),
     ([], egress_with(resolution="MAGIC"), "resolution: 'MAGIC' is not one of NONE, STATIC, DNS, DNS_ROUND_ROBIN"),
     ([], egress_with(ports=[{"number": 443, "name": "tls", "protocol": "TLS"}]), "ports: routing through the egress gateway needs an HTTP port"),
@@ -339,7 +361,12 @@ def test_conflicts_between_routes_are_reported_on_the_later_route():
     ingress = [
         {"name": "a", "hosts": ["a.example.com"], "gateway": {"name": "gw", "selector": {"istio": "one"}}, "http": [{"route": [{"host": "a"}]}]},
         {"name": "b", "hosts": ["b.example.com"], "gateway": {"name": "gw", "selector": {"istio": "two"}}, "http": [{"route": [{"host": "b"}]}]},
-        {"name": "a", "hosts": ["c.example.com"], "gateway": {"name": "gw", "selector": {"istio": "one"}, "protocol": "HTTP2"}, "http": [{"route": [{"host": "c"}]}]},
+        {
+            "name": "a",
+            "hosts": ["c.example.com"],
+            "gateway": {"name": "gw", "selector": {"istio": "one"}, "protocol": "HTTP2"},
+            "http": [{"route": [{"host": "c"}]}],
+        },
     ]
     errors = tm.validate(ingress, [], SETTINGS)
     assert "traffic_ingress_routes[1] (b): gateway.selector: Gateway httpbin/gw is also used by route a with selector {'istio': 'one'}" in errors
@@ -360,7 +387,13 @@ def test_every_problem_is_reported_at_once():
     assert len(errors) >= 4
 
 
-@pytest.mark.parametrize(("settings", "message"), [({"namespace": "Bad"}, "traffic_namespace: 'Bad' is not a valid namespace name"), ({"instance": "a b"}, "traffic_instance: 'a b' must be a valid label value")])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"namespace": "Bad"}, "traffic_namespace: 'Bad' is not a valid namespace name"),
+        ({"instance": "a b"}, "traffic_instance: 'a b' must be a valid label value"),
+    ],
+)
 def test_settings_are_validated(settings, message):
     assert any(message in e for e in tm.validate(SEED_INGRESS, SEED_EGRESS, settings))
 
