@@ -1,0 +1,40 @@
+"""The kind scenario: a real cluster built from source by tools/dev, driven through Molecule.
+
+Stages run in file order and share the cluster; molecule's output streams to the terminal so
+long steps show their progress. The cluster is destroyed after the last test of the session.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+from meshops_dev import jobs  # noqa: E402  (the air-gapped tooling provides the environment)
+
+
+@pytest.fixture(name="kind_env", scope="session")
+def fixture_kind_env():
+    """Environment with the venv, helm, the engine and the collection link."""
+    return jobs.job_env()
+
+
+@pytest.fixture(name="molecule", scope="session")
+def fixture_molecule(kind_env, pytestconfig):
+    """Run `molecule <action> -s kind`, streaming its output; return the exit code."""
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def run(action, *extra, timeout=3600):
+        cmd = [os.path.join(os.path.dirname(sys.executable), "molecule"), action, "-s", "kind", *extra]
+        with capman.global_and_fixture_disabled():
+            print("\n==> molecule %s -s kind" % action, flush=True)
+            proc = subprocess.run(cmd, cwd=str(REPO), env=kind_env, timeout=timeout, check=False)
+            print("<== molecule %s: exit %d" % (action, proc.returncode), flush=True)
+        return proc.returncode
+
+    yield run
+    if os.environ.get("MESHOPS_KEEP_CLUSTER", "") in ("", "0", "false"):
+        run("destroy")
