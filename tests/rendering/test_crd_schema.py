@@ -1,8 +1,8 @@
 """Every object the traffic model renders conforms to the CRD schemas of the pinned Istio release."""
 
 import pytest
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
 
+from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
 from tests.rendering.crd_schema import crd_validators, schema_errors
 from tests.unit.plugins.module_utils import test_traffic_model as cases
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
 
+from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
 from tests.helpers import REPO, failed_task, run_playbook
 from tests.rendering.crd_schema import schema_errors
 from tests.unit.plugins.module_utils import test_traffic_model as cases

@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+
 from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
 
 SEED_INGRESS = [
