@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
-from meshops_dev import jobs  # noqa: E402  (the air-gapped tooling provides the environment)
+from meshops_dev import jobs
 
 
 @pytest.fixture(name="kind_env", scope="session")
@@ -30,9 +30,9 @@ def fixture_molecule(kind_env, pytestconfig):
     def run(action, *extra, timeout=3600):
         cmd = [os.path.join(os.path.dirname(sys.executable), "molecule"), action, "-s", "kind", *extra]
         with capman.global_and_fixture_disabled():
-            print("\n==> molecule %s -s kind" % action, flush=True)
+            print(f"\n==> molecule {action} -s kind", flush=True)
             proc = subprocess.run(cmd, cwd=str(REPO), env=kind_env, timeout=timeout, check=False)
-            print("<== molecule %s: exit %d" % (action, proc.returncode), flush=True)
+            print(f"<== molecule {action}: exit {proc.returncode}", flush=True)
         return proc.returncode
 
     yield run
