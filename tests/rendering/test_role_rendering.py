@@ -104,7 +104,7 @@ BAD = [
 
 @pytest.mark.parametrize(("case", "extra", "task", "message"), BAD, ids=[b[0] for b in BAD])
 def test_bad_input_fails_before_anything_is_applied(case, extra, task, message):
-    rc, output, _ = run_playbook(HERE / "apply_role.yml", dict(extra, role_under_test="traffic"), env=NO_CLUSTER)
+    rc, output, _stderr = run_playbook(HERE / "apply_role.yml", dict(extra, role_under_test="traffic"), env=NO_CLUSTER)
     assert rc != 0, case
     name, result = failed_task(output)
     assert name == task

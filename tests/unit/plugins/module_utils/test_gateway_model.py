@@ -92,7 +92,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("gateways", "message"), BAD, ids=[m for _, m in BAD])
+@pytest.mark.parametrize(("gateways", "message"), BAD, ids=[case[1] for case in BAD])
 def test_each_documented_error(gateways, message):
     errors = gm.validate(gateways)
     assert any(message in e for e in errors), errors

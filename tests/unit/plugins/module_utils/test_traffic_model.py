@@ -349,7 +349,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("ingress", "egress", "message"), BAD_INPUTS, ids=[m for _, _, m in BAD_INPUTS])
+@pytest.mark.parametrize(("ingress", "egress", "message"), BAD_INPUTS, ids=[case[2] for case in BAD_INPUTS])
 def test_each_documented_error_is_reported_and_rendering_refuses(ingress, egress, message):
     errors = tm.validate(ingress, egress, SETTINGS)
     assert any(message in e for e in errors), errors

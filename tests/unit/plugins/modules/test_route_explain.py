@@ -1,0 +1,119 @@
+"""meshops.istio.route_explain: explanations and the lint gate the traffic role uses."""
+
+import copy
+import json
+import pathlib
+
+import pytest
+import yaml
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.meshops.istio.plugins.module_utils import istio_cluster
+from ansible_collections.meshops.istio.plugins.modules import route_explain
+
+REPO = pathlib.Path(__file__).resolve().parents[4]
+SEED = yaml.safe_load((REPO / "tests" / "integration" / "route_verify" / "seed_objects.yml").read_text())
+
+
+@pytest.fixture
+def module(capsys):
+    def call(args, check_mode=False):
+        args = dict(args)
+        if check_mode:
+            args["_ansible_check_mode"] = True
+        with patch_module_args(args), pytest.raises(SystemExit) as exc:
+            route_explain.main()
+        return exc.value.code, json.loads(capsys.readouterr().out)
+
+    return call
+
+
+def broken_seed():
+    objects = copy.deepcopy(SEED)
+    objects[1]["spec"]["gateways"] = ["httpbin-gatewy"]
+    return objects
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_explain_requests(module, check_mode):
+    requests = [
+        {"name": "status", "via": "default/httpbin-gateway", "host": "httpbin.example.com", "path": "/status/200"},
+        {"name": "headers", "via": "default/httpbin-gateway", "host": "httpbin.example.com", "path": "/headers"},
+        {"name": "egress", "host": "edition.cnn.com"},
+        {"name": "blocked", "host": "example.org", "outbound_traffic_policy": "REGISTRY_ONLY"},
+    ]
+    rc, result = module({"objects": SEED, "requests": requests}, check_mode=check_mode)
+    assert rc == 0, result
+    assert result["changed"] is False
+    assert [(e["name"], e["outcome"]) for e in result["explanations"]] == [
+        ("status", "route"),
+        ("headers", "no_route"),
+        ("egress", "route"),
+        ("blocked", "blocked"),
+    ]
+    assert result["explanations"][1]["text"] == "no route: VirtualService default/httpbin matches only /status and /delay"
+    assert "findings" not in result
+    assert result["summary"]["objects"] == len(SEED)
+
+
+def test_lint_clean(module):
+    rc, result = module({"objects": SEED, "lint": True})
+    assert rc == 0, result
+    assert result["findings"] == []
+    assert result["summary"] == {"objects": len(SEED), "error": 0, "warning": 0, "info": 0}
+
+
+def test_lint_error_fails_with_the_findings(module):
+    rc, result = module({"objects": broken_seed(), "lint": True})
+    assert rc == 1
+    assert result["changed"] is False
+    lines = result["msg"].splitlines()
+    assert lines[0] == "1 routing error(s) found, fix them before applying:"
+    assert lines[1].startswith("- [virtualservice-gateway-missing] VirtualService default/httpbin: gateway default/httpbin-gatewy does not exist")
+    assert result["summary"] == dict(result["summary"], error=1, warning=1)
+    assert {f["code"] for f in result["findings"]} == {"virtualservice-gateway-missing", "gateway-host-unserved"}
+
+
+def test_lint_findings_without_failing(module):
+    rc, result = module({"objects": broken_seed(), "lint": True, "fail_on_findings": False})
+    assert rc == 0, result
+    assert result["summary"]["error"] == 1
+
+
+def test_warnings_do_not_fail(module):
+    objects = copy.deepcopy(SEED)
+    objects[0]["spec"]["servers"][0]["hosts"].append("extra.example.com")
+    rc, result = module({"objects": objects, "lint": True})
+    assert rc == 0, result
+    assert [f["code"] for f in result["findings"]] == ["gateway-host-unserved"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"objects": SEED}, "nothing to do: give requests to explain and/or lint: true"),
+        ({"objects": SEED, "requests": [{"host": "a", "via": "gw"}]}, "requests[0]: via must be 'mesh' or '<namespace>/<gateway name>'"),
+        ({"objects": SEED, "requests": [{"path": "/"}]}, "missing required arguments: host found in requests"),
+        ({"objects": SEED, "requests": [{"host": "a", "verb": "GET"}]}, "requests.verb. Supported parameters include"),
+        ({"objects": [{"kind": "List", "items": ["not a mapping"]}], "lint": True}, "objects: object 'not a mapping' is not a mapping"),
+    ],
+)
+def test_bad_input(module, args, message):
+    rc, result = module(args)
+    assert rc == 1
+    assert message in result["msg"]
+
+
+def test_reading_namespaces_needs_the_kubernetes_library(module, monkeypatch):
+    monkeypatch.setattr(istio_cluster, "HAS_KUBERNETES", False)
+    rc, result = module({"namespaces": ["default"], "lint": True})
+    assert rc == 1
+    assert "Failed to import the required Python library (kubernetes)" in result["msg"]
+
+
+def test_reading_namespaces_without_a_cluster_fails_clearly(module, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    rc, result = module({"kubeconfig": str(kubeconfig), "namespaces": ["default"], "lint": True})
+    assert rc == 1
+    assert result["msg"].startswith("cannot read objects from namespaces default: ")
