@@ -1,0 +1,461 @@
+"""The kind cluster ``meshops`` on the local node image.
+
+``tools/dev cluster up|down|status|load IMAGE...``
+
+- The docker network ``kind`` is created beforehand with the explicit private subnet
+  ``KIND_SUBNET`` (10.213.16.0/24: inside the 10.213.0.0/16 block the project's dockerd uses,
+  away from Docker's 172.17-31 defaults, kind's pod/service ranges 10.244.0.0/16 and
+  10.96.0.0/16, and common 192.168 LANs). An existing ``kind`` network is reused as it is.
+- The kind config is generated into ``$MESHOPS_STATE/kind-meshops.yaml``: one control-plane
+  node, the API server and the ingress ports on 127.0.0.1 only
+  (``${MESHOPS_INGRESS_HTTP_PORT:-80}`` -> node port 30080, ``${MESHOPS_INGRESS_HTTPS_PORT:-443}``
+  -> 30443), and a KubeletConfiguration patch ``failCgroupV1: false`` (Kubernetes 1.35 refuses
+  cgroup v1 hosts otherwise).
+- Kubeconfig: ``$MESHOPS_STATE/kubeconfig-meshops`` (context ``kind-meshops``).
+- ``up`` reuses a healthy cluster, restarts a stopped node, recreates a broken one, and waits
+  (bounded) for the node and the system pods; on failure it prints diagnostics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from . import cache, engine, hosttools, nodeimage, progress
+
+CLUSTER = "meshops"
+CONTEXT = f"kind-{CLUSTER}"
+NODE = f"{CLUSTER}-control-plane"
+NETWORK = "kind"
+KIND_SUBNET = "10.213.16.0/24"
+KIND_GATEWAY = "10.213.16.1"
+SERVICE_SUBNET = "10.96.0.0/16"
+READY_TIMEOUT = 420  # seconds for the node and system pods after kind create
+KIND_CREATE_TIMEOUT = 900
+
+# Workloads that must run before the cluster counts as up: (namespace, label selector, what).
+SYSTEM_WORKLOADS = (
+    ("kube-system", "k8s-app=kube-dns", "CoreDNS"),
+    ("kube-system", "k8s-app=kube-proxy", "kube-proxy"),
+    ("kube-system", "component=etcd", "etcd"),
+    ("kube-system", "component=kube-apiserver", "kube-apiserver"),
+    ("kube-system", "component=kube-controller-manager", "kube-controller-manager"),
+    ("kube-system", "component=kube-scheduler", "kube-scheduler"),
+    ("local-path-storage", "app=local-path-provisioner", "local-path-provisioner"),
+)
+
+
+def http_port() -> int:
+    return int(os.environ.get("MESHOPS_INGRESS_HTTP_PORT", "80"))
+
+
+def https_port() -> int:
+    return int(os.environ.get("MESHOPS_INGRESS_HTTPS_PORT", "443"))
+
+
+def kubeconfig() -> Path:
+    return cache.kubeconfig(CLUSTER)
+
+
+def config_path() -> Path:
+    return cache.state_dir() / f"kind-{CLUSTER}.yaml"
+
+
+def kind_config() -> str:
+    """The kind cluster config (YAML) this tool creates the cluster with."""
+    return f"""# written by tools/dev cluster up (meshops.istio); regenerated on every create
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+name: {CLUSTER}
+networking:
+  ipFamily: ipv4
+  apiServerAddress: 127.0.0.1
+  podSubnet: {nodeimage.POD_SUBNET}
+  serviceSubnet: {SERVICE_SUBNET}
+nodes:
+  - role: control-plane
+    image: {nodeimage.NODE_IMAGE}
+    extraPortMappings:
+      - containerPort: 30080
+        hostPort: {http_port()}
+        listenAddress: 127.0.0.1
+        protocol: TCP
+      - containerPort: 30443
+        hostPort: {https_port()}
+        listenAddress: 127.0.0.1
+        protocol: TCP
+kubeadmConfigPatches:
+  - |
+    kind: KubeletConfiguration
+    failCgroupV1: false
+"""
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(engine.docker_env())
+    env["PATH"] = f"{cache.bin_dir()}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    env["KIND_EXPERIMENTAL_PROVIDER"] = "docker"
+    env["KUBECONFIG"] = str(kubeconfig())
+    return env
+
+
+def _kind(*args: str, desc: str, capture: bool = False, timeout: float | None = None) -> str:
+    res = progress.run([hosttools.tool("kind"), *args], desc=desc, env=tool_env(), capture=capture, timeout=timeout)
+    return res.stdout.strip() if capture else ""
+
+
+def kubectl(*args: str, desc: str = "kubectl", timeout: float = 60) -> str:
+    cmd = [hosttools.tool("kubectl"), "--kubeconfig", str(kubeconfig()), "--context", CONTEXT, *args]
+    return progress.output(cmd, desc=desc, env=tool_env(), timeout=timeout)
+
+
+def _kubectl_quiet(*args: str, timeout: float = 30):
+    cmd = [hosttools.tool("kubectl"), "--kubeconfig", str(kubeconfig()), "--context", CONTEXT, *args]
+    return progress.quiet(cmd, env=tool_env(), timeout=timeout)
+
+
+def _docker_quiet(*args: str, timeout: float = 60):
+    return progress.quiet(["docker", *args], env=engine.docker_env(), timeout=timeout)
+
+
+def cluster_exists() -> bool:
+    res = progress.quiet([hosttools.tool("kind"), "get", "clusters"], env=tool_env(), timeout=60)
+    return CLUSTER in res.stdout.split()
+
+
+def node_state() -> str | None:
+    res = _docker_quiet("inspect", "--format", "{{.State.Status}}", NODE)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def ensure_network() -> None:
+    res = _docker_quiet("network", "inspect", NETWORK)
+    if res.returncode == 0:
+        try:
+            configs = json.loads(res.stdout)[0]["IPAM"]["Config"] or []
+        except (ValueError, LookupError, TypeError):
+            configs = []
+        subnets = [c.get("Subnet") for c in configs]
+        if KIND_SUBNET not in subnets:
+            progress.note(f"reusing the existing docker network {NETWORK!r} (subnets {subnets})")
+        return
+    env = engine.require()
+    progress.run(
+        [
+            "docker",
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            KIND_SUBNET,
+            "--gateway",
+            KIND_GATEWAY,
+            "-o",
+            "com.docker.network.bridge.enable_ip_masquerade=true",
+            "-o",
+            "com.docker.network.driver.mtu=1500",
+            NETWORK,
+        ],
+        desc=f"creating the docker network {NETWORK} ({KIND_SUBNET})",
+        env=env,
+    )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_ports() -> None:
+    for port, var in ((http_port(), "MESHOPS_INGRESS_HTTP_PORT"), (https_port(), "MESHOPS_INGRESS_HTTPS_PORT")):
+        if not _port_free(port):
+            raise progress.DevError(f"127.0.0.1:{port} is in use; free it or choose another port with {var}=... (then re-run)")
+
+
+def _pods(namespace: str, selector: str) -> list[dict]:
+    res = _kubectl_quiet("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
+    if res.returncode != 0:
+        return []
+    try:
+        return json.loads(res.stdout).get("items", [])
+    except ValueError:
+        return []
+
+
+def _pod_ready(pod: dict) -> bool:
+    status = pod.get("status", {})
+    if status.get("phase") != "Running":
+        return False
+    return all(c.get("ready") for c in status.get("containerStatuses", []) or [{}])
+
+
+def _node_ready() -> bool:
+    res = _kubectl_quiet("get", "nodes", "-o", "json")
+    if res.returncode != 0:
+        return False
+    try:
+        items = json.loads(res.stdout).get("items", [])
+    except ValueError:
+        return False
+    if not items:
+        return False
+    for node in items:
+        conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+        if conds.get("Ready") != "True":
+            return False
+    return True
+
+
+def health() -> tuple[bool, list[str]]:
+    """(healthy, what is not ready yet)."""
+    pending = []
+    if not _node_ready():
+        return False, ["node Ready"]
+    for ns, selector, what in SYSTEM_WORKLOADS:
+        pods = _pods(ns, selector)
+        if not pods or not all(_pod_ready(p) for p in pods):
+            pending.append(what)
+    return not pending, pending
+
+
+def wait_ready(timeout: float = READY_TIMEOUT) -> None:
+    start = time.monotonic()
+    last_note = 0.0
+    pending: list[str] = []
+    for _ in range(int(timeout / 2) + 1):
+        ok, pending = health()
+        if ok:
+            progress.note(f"node Ready and system pods Running after {progress.fmt_duration(time.monotonic() - start)}")
+            return
+        now = time.monotonic()
+        if now - start > timeout:
+            break
+        if now - last_note >= 30:
+            last_note = now
+            progress.note(f"waiting for: {', '.join(pending)} ({progress.fmt_duration(now - start)})")
+        time.sleep(2)
+    raise progress.DevError(f"cluster {CLUSTER} not ready after {progress.fmt_duration(timeout)}: {', '.join(pending)} not ready\n" + diagnostics())
+
+
+def diagnostics() -> str:
+    """Kubelet journal, containers in the node, pods and events (for failure messages)."""
+    env = engine.docker_env()
+    parts = []
+
+    def add(title: str, cmd: list[str]) -> None:
+        res = progress.quiet(cmd, env=env, timeout=60)
+        text = (res.stdout + res.stderr).strip()
+        lines = text.splitlines()[-60:]
+        parts.append(f"--- {title} ---\n" + "\n".join(lines))
+
+    add("kubelet journal (last lines)", ["docker", "exec", NODE, "journalctl", "-u", "kubelet", "--no-pager", "-n", "60"])
+    add("containerd journal", ["docker", "exec", NODE, "journalctl", "-u", "containerd", "--no-pager", "-n", "25"])
+    add("crictl ps -a", ["docker", "exec", NODE, "crictl", "ps", "-a"])
+    # The node's admin.conf works before kind has written the host kubeconfig.
+    kc = ["docker", "exec", NODE, "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+    add("pods", [*kc, "get", "pods", "-A", "-o", "wide"])
+    add("events", [*kc, "get", "events", "-A", "--sort-by=.lastTimestamp"])
+    return "\n".join(parts)
+
+
+def _export_kubeconfig() -> None:
+    kubeconfig().parent.mkdir(parents=True, exist_ok=True)
+    _kind("export", "kubeconfig", "--name", CLUSTER, "--kubeconfig", str(kubeconfig()), desc="exporting kubeconfig")
+
+
+def _create() -> None:
+    _check_ports()
+    ensure_network()
+    progress.write_text_atomic(config_path(), kind_config())
+    kubeconfig().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _kind(
+            "create",
+            "cluster",
+            "--name",
+            CLUSTER,
+            "--image",
+            nodeimage.NODE_IMAGE,
+            "--config",
+            str(config_path()),
+            "--kubeconfig",
+            str(kubeconfig()),
+            "--retain",
+            "--wait",
+            "0s",
+            desc=f"creating kind cluster {CLUSTER}",
+            timeout=KIND_CREATE_TIMEOUT,
+        )
+    except progress.CommandError as exc:
+        diag = diagnostics() if node_state() else "(no node container)"
+        if os.environ.get("MESHOPS_KEEP_FAILED") != "1":
+            progress.quiet([hosttools.tool("kind"), "delete", "cluster", "--name", CLUSTER], env=tool_env(), timeout=120)
+            hint = "the failed cluster was deleted; set MESHOPS_KEEP_FAILED=1 to keep it for inspection"
+        else:
+            hint = f"the failed node {NODE} was kept (MESHOPS_KEEP_FAILED=1); 'tools/dev cluster down' removes it"
+        raise progress.DevError(f"{exc}\n{diag}\n{hint}") from exc
+
+
+def up() -> None:
+    """Create the cluster, or reuse it when healthy; wait for the node and the system pods."""
+    with progress.step(f"cluster up ({CLUSTER})") as st:
+        engine.require()
+        if not nodeimage.image_present(nodeimage.NODE_IMAGE):
+            raise progress.DevError(f"node image {nodeimage.NODE_IMAGE} not found: run 'tools/dev build node-image'")
+        if cluster_exists():
+            state = node_state()
+            if state in ("exited", "created", "paused"):
+                progress.note(f"node container {NODE} is {state}: starting it")
+                cmd = ["docker", "unpause" if state == "paused" else "start", NODE]
+                progress.run(cmd, desc=f"starting {NODE}", env=engine.docker_env())
+            _export_kubeconfig()
+            try:
+                with progress.step("waiting for the existing cluster"):
+                    wait_ready(timeout=180 if state == "running" else READY_TIMEOUT)
+                progress.note(f"reusing the running cluster {CLUSTER}")
+                node_img = _docker_quiet("inspect", "--format", "{{.Image}}", NODE).stdout.strip()
+                cur_img = _docker_quiet("image", "inspect", "--format", "{{.Id}}", nodeimage.NODE_IMAGE).stdout.strip()
+                if node_img and cur_img and node_img != cur_img:
+                    progress.note(
+                        f"the node runs an older build of {nodeimage.NODE_IMAGE}; "
+                        "'tools/dev cluster down && tools/dev cluster up' recreates it on the current one"
+                    )
+                _check_reused_ports()
+                st.cached = True
+                _summary()
+                return
+            except progress.DevError as exc:
+                progress.warn(f"existing cluster is not healthy, recreating it: {str(exc).splitlines()[0]}")
+                _kind("delete", "cluster", "--name", CLUSTER, desc=f"deleting broken cluster {CLUSTER}")
+        with progress.step(f"kind create cluster {CLUSTER}"):
+            _create()
+        with progress.step("waiting for node Ready and system pods"):
+            wait_ready()
+        _summary()
+
+
+def _check_reused_ports() -> None:
+    """Warn when the running node publishes other ingress ports than the ones asked for now."""
+    ports = published_ports()
+    for container_port, want in (("30080/tcp", http_port()), ("30443/tcp", https_port())):
+        have = ports.get(container_port, [])
+        if have and str(want) not in have:
+            progress.warn(
+                f"the running cluster publishes node port {container_port} on 127.0.0.1:{','.join(have)}, "
+                f"not {want}; 'tools/dev cluster down && tools/dev cluster up' applies the new port"
+            )
+
+
+def published_ports() -> dict[str, list[str]]:
+    """Host ports of the node's 30080/30443 bindings, e.g. {"30080/tcp": ["80"]}."""
+    res = _docker_quiet("inspect", "--format", "{{json .HostConfig.PortBindings}}", NODE)
+    try:
+        bindings = json.loads(res.stdout or "{}") or {}
+    except ValueError:
+        return {}
+    return {k: [b.get("HostPort") for b in v or []] for k, v in bindings.items() if k in ("30080/tcp", "30443/tcp")}
+
+
+def _summary() -> None:
+    ports = published_ports()
+    http = ",".join(ports.get("30080/tcp", [])) or str(http_port())
+    https = ",".join(ports.get("30443/tcp", [])) or str(https_port())
+    progress.note(f"kubeconfig: {kubeconfig()} (context {CONTEXT})")
+    progress.note(f"ingress: http://127.0.0.1:{http} -> node port 30080, https 127.0.0.1:{https} -> 30443")
+
+
+def down() -> None:
+    with progress.step(f"cluster down ({CLUSTER})") as st:
+        if not cluster_exists():
+            progress.note(f"no kind cluster {CLUSTER}")
+            st.cached = True
+        else:
+            _kind("delete", "cluster", "--name", CLUSTER, "--kubeconfig", str(kubeconfig()), desc="deleting cluster")
+        kubeconfig().unlink(missing_ok=True)
+
+
+def load(images: list[str]) -> None:
+    """``kind load docker-image`` (image names) or ``kind load image-archive`` (tar files)."""
+    with progress.step(f"load {len(images)} image(s) into {CLUSTER}"):
+        if not cluster_exists():
+            raise progress.DevError(f"no kind cluster {CLUSTER}: run 'tools/dev cluster up' first")
+        archives = [i for i in images if os.path.isfile(i)]
+        names = [i for i in images if i not in archives]
+        if names:
+            _kind("load", "docker-image", "--name", CLUSTER, *names, desc=f"loading {', '.join(names)}", timeout=1200)
+        for archive in archives:
+            _kind("load", "image-archive", "--name", CLUSTER, archive, desc=f"loading {archive}", timeout=1200)
+
+
+def memory() -> dict[str, float]:
+    """Memory of the node container: docker stats usage and the cgroup's own figure (MiB)."""
+    out: dict[str, float] = {}
+    res = _docker_quiet("stats", "--no-stream", "--format", "{{json .}}", NODE)
+    if res.returncode == 0 and res.stdout.strip():
+        data = json.loads(res.stdout.strip().splitlines()[0])
+        usage = data.get("MemUsage", "").split("/")[0].strip()
+        out["docker_stats_mib"] = _to_mib(usage)
+    cid = _docker_quiet("inspect", "--format", "{{.Id}}", NODE).stdout.strip()
+    for base in (f"/sys/fs/cgroup/memory/docker/{cid}", f"/sys/fs/cgroup/system.slice/docker-{cid}.scope"):
+        usage_file = Path(base) / "memory.usage_in_bytes"
+        stat_file = Path(base) / "memory.stat"
+        if usage_file.is_file():
+            out["cgroup_usage_mib"] = int(usage_file.read_text()) / 2**20
+            stats = dict(line.split() for line in stat_file.read_text().splitlines() if len(line.split()) == 2)
+            out["cgroup_rss_mib"] = int(stats.get("total_rss", 0)) / 2**20
+            out["cgroup_cache_mib"] = int(stats.get("total_cache", 0)) / 2**20
+            break
+    return out
+
+
+def _to_mib(text: str) -> float:
+    units = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def status() -> int:
+    env_ok = engine.server_version(engine.docker_env()["DOCKER_HOST"])
+    if not env_ok:
+        print("engine: not answering (tools/dev engine up)")
+        return 1
+    if not cluster_exists():
+        print(f"cluster {CLUSTER}: absent")
+        return 1
+    print(f"cluster {CLUSTER}: node container {node_state()}")
+    print(f"kubeconfig: {kubeconfig()} (context {CONTEXT})")
+    ok, pending = health()
+    print(f"health: {'ready' if ok else 'not ready: ' + ', '.join(pending)}")
+    mem = memory()
+    if mem:
+        print("memory: " + ", ".join(f"{k}={v:.0f}" for k, v in mem.items()))
+    res = _kubectl_quiet("get", "pods", "-A", "-o", "wide")
+    print(res.stdout.rstrip())
+    return 0 if ok else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="kind cluster: up, down, status, load")
+    csub = p.add_subparsers(dest="cluster_cmd", required=True)
+    csub.add_parser("up", help="create (or reuse) the kind cluster and wait until it is ready").set_defaults(func=lambda a: (up(), 0)[1])
+    csub.add_parser("down", help="delete the kind cluster").set_defaults(func=lambda a: (down(), 0)[1])
+    csub.add_parser("status", help="show the cluster, its health, memory and pods").set_defaults(func=lambda a: status())
+    lp = csub.add_parser("load", help="load docker images (names) or image archives (files) into the cluster")
+    lp.add_argument("images", nargs="+", metavar="IMAGE")
+    lp.set_defaults(func=lambda a: (load(a.images), 0)[1])
+    csub.add_parser("config", help="print the kind config used to create the cluster").set_defaults(func=lambda a: (print(kind_config(), end=""), 0)[1])
