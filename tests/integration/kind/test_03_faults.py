@@ -72,7 +72,8 @@ def test_a_deleted_gateway_pod_comes_back_and_verification_passes(cluster):
     cluster.kubectl("-n", "istio-system", "delete", "pod", pod, "--wait=false")
     rc, result = cluster.probe(probes.SEED, retries=60, delay=1, consecutive_successes=2)
     assert rc == 0, result.get("msg")
-    assert pod not in pods(cluster, "istio-system", "istio=ingressgateway")
+    wait_for(lambda: pod not in pods(cluster, "istio-system", "istio=ingressgateway"), f"the deleted pod {pod} to be gone")
+    assert len(pods(cluster, "istio-system", "istio=ingressgateway")) == 1
 
 
 def start_site(cluster):
