@@ -63,7 +63,7 @@ def upstreams(cluster, count):
     """
     marker = f"meshops-spread-{time.time_ns()}"
     host, port = INGRESS.split(":")
-    for _ in range(count):
+    for _attempt in range(count):
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         try:
             conn.request("GET", "/status/200", headers={"Host": probes.HOST, "User-Agent": marker})
@@ -121,7 +121,7 @@ def client_curl(cluster, url, agent="meshops-test"):
 def test_mesh_traffic_to_the_external_host_leaves_through_the_egress_gateway(mesh_client):
     cluster = mesh_client
     marker = f"meshops-egress-{time.time_ns()}"
-    for _ in range(3):
+    for _attempt in range(3):
         assert client_curl(cluster, "http://edition.cnn.com/status/200", agent=marker) == "200"
     deadline = time.monotonic() + 30
     lines = egress_gateway_log_lines(cluster, marker)

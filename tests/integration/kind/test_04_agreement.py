@@ -52,7 +52,7 @@ def random_rule(rng, statuses):
     rule = {}
     alternatives = rng.choice([0, 1, 1, 2])
     if alternatives:
-        rule["match"] = [random_match(rng) for _ in range(alternatives)]
+        rule["match"] = [random_match(rng) for _attempt in range(alternatives)]
     action = rng.random()
     if action < 0.7:
         rule["directResponse"] = {"status": statuses.pop()}
@@ -83,7 +83,7 @@ def generate(rng, generation):
                 "apiVersion": NET,
                 "kind": "VirtualService",
                 "metadata": {"name": f"agree-{index}", "namespace": NAMESPACE},
-                "spec": {"hosts": [vs_host], "gateways": ["agree-gw"], "http": [random_rule(rng, statuses) for _ in range(rng.randint(1, 4))]},
+                "spec": {"hosts": [vs_host], "gateways": ["agree-gw"], "http": [random_rule(rng, statuses) for _attempt in range(rng.randint(1, 4))]},
             }
         )
     sentinel = {
@@ -143,7 +143,7 @@ def test_static_explanation_agrees_with_the_gateway(cluster):
             apply(cluster, [sentinel])
             wait_for_generation(generation)
             index = istio_routing.MeshIndex([*seed_objects, *objects, sentinel, *services])
-            for _ in range(REQUESTS_PER_CONFIG):
+            for _attempt in range(REQUESTS_PER_CONFIG):
                 request = random_request(rng)
                 explanation = istio_routing.explain(index, dict(request, gateway_labels=SELECTOR, port=80))
                 status, headers, _body = send(request)

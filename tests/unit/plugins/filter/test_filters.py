@@ -3,7 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.meshops.istio.plugins.filter import gateways, traffic
+from ansible_collections.meshops.istio.plugins.filter import gateways, k8s, traffic
 from tests.unit.plugins.module_utils import test_traffic_model as cases
 
 
@@ -32,3 +32,23 @@ def test_traffic_manifests_raises_a_filter_error_with_every_problem():
 def test_gateway_filters():
     assert gateways.gateway_errors([{"name": "a"}]) == []
     assert gateways.gateway_values({"name": "istio-egressgateway"})["labels"] == {"istio": "egressgateway"}
+
+
+@pytest.mark.parametrize(
+    ("msg", "expected"),
+    [
+        (
+            'Failed to apply object: {"kind":"Status","apiVersion":"v1","status":"Failure",'
+            '"message":"admission webhook \\"validation.istio.io\\" denied the request: bad regex","code":400}',
+            'admission webhook "validation.istio.io" denied the request: bad regex',
+        ),
+        ('Failed to create object: {"kind":"Status","message":"namespaces \\"x\\" not found"}', 'namespaces "x" not found'),
+        ("Failed to apply object: connection refused", "connection refused"),
+        ("Failed to apply object: {not json", "{not json"),
+        (None, ""),
+    ],
+    ids=["webhook", "create", "plain", "broken-json", "none"],
+)
+def test_k8s_error_message(msg, expected):
+    assert k8s.k8s_error_message(msg) == expected
+    assert k8s.FilterModule().filters() == {"k8s_error_message": k8s.k8s_error_message}
