@@ -132,6 +132,36 @@ def node_state() -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
+def _network_bridge() -> str | None:
+    """Name of the Linux bridge behind the docker network ``kind`` (``br-<id>``), if it exists."""
+    res = _docker_quiet("network", "inspect", "--format", "{{.Id}}", NETWORK)
+    return f"br-{res.stdout.strip()[:12]}" if res.returncode == 0 and res.stdout.strip() else None
+
+
+def remove_stale_bridges() -> None:
+    """Delete bridges left with the kind subnet by a dockerd that no longer runs.
+
+    A dockerd keeps its networks when it stops, and their bridges stay in the kernel. When another
+    dockerd (another data-root, MESHOPS_CACHE changed) creates the kind network again, two routes
+    to 10.213.16.0/24 exist and published ports reach the stale, empty bridge. Only bridges that
+    carry the project's own gateway address and have no carrier (nothing attached) are removed.
+    """
+    current = _network_bridge()
+    res = progress.quiet(["ip", "-o", "-4", "addr", "show"], timeout=30)
+    for line in res.stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != f"{KIND_GATEWAY}/24" or fields[1] == current:
+            continue
+        name = fields[1]
+        link = progress.quiet(["ip", "-o", "link", "show", name], timeout=30).stdout
+        if not name.startswith("br-") or "NO-CARRIER" not in link:
+            continue
+        progress.note(f"removing the stale bridge {name} ({KIND_SUBNET}) left by a dockerd that no longer runs")
+        progress.quiet(["ip", "link", "delete", name], timeout=30)
+        rule = ["-t", "nat", "-D", "POSTROUTING", "-s", KIND_SUBNET, "!", "-o", name, "-j", "MASQUERADE"]
+        progress.quiet(["iptables", *rule], timeout=30)
+
+
 def ensure_network() -> None:
     res = _docker_quiet("network", "inspect", NETWORK)
     if res.returncode == 0:
@@ -142,6 +172,7 @@ def ensure_network() -> None:
         subnets = [c.get("Subnet") for c in configs]
         if KIND_SUBNET not in subnets:
             progress.note(f"reusing the existing docker network {NETWORK!r} (subnets {subnets})")
+        remove_stale_bridges()
         return
     env = engine.require()
     progress.run(
@@ -164,6 +195,7 @@ def ensure_network() -> None:
         desc=f"creating the docker network {NETWORK} ({KIND_SUBNET})",
         env=env,
     )
+    remove_stale_bridges()
 
 
 def _port_free(port: int) -> bool:

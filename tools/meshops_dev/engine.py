@@ -473,6 +473,9 @@ def down() -> None:
                 progress.note("the project's dockerd is not running")
             cache.engine_env_file().unlink(missing_ok=True)
             return
+        # a stopped dockerd keeps its user-defined networks, and their bridges stay in the kernel
+        host = {"DOCKER_HOST": env.get("DOCKER_HOST", f"unix://{socket_path()}")}
+        progress.quiet(["docker", "network", "rm", "kind"], env=host, timeout=60)
         progress.note(f"stopping dockerd (pid {pid})")
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
