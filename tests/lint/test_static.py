@@ -152,3 +152,8 @@ def test_galaxy_build_ships_content_only(tmp_path):
         assert not [n for n in names if n.startswith(prefix)], prefix
     for expected in ("roles/traffic/meta/argument_specs.yml", "plugins/modules/route_verify.py", "playbooks/site.yml", "meta/runtime.yml"):
         assert expected in names
+
+
+def test_role_readmes_match_their_argument_specs():
+    rc, out = run([sys.executable, REPO / "tools" / "docs" / "role_readmes.py", "--check"])
+    assert rc == 0, out
