@@ -256,6 +256,44 @@ def _own_pid() -> int | None:
     return pid
 
 
+def _foreign_engines() -> list[tuple[int, str]]:
+    """Other dockerd processes of this project (same bridge address, another data-root).
+
+    Two such engines share the ``docker0`` bridge address and the kind subnet: each one's routes
+    and iptables rules break the other's cluster (published ports, pod traffic to the API server).
+    """
+    own = _own_pid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            argv = [a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith("dockerd") or BRIDGE_IP not in argv:
+            continue
+        root = argv[argv.index("--data-root") + 1] if "--data-root" in argv[:-1] else "?"
+        if root != str(engine_dir() / "data"):
+            found.append((int(entry.name), root))
+    return found
+
+
+def _refuse_foreign_engines() -> None:
+    others = _foreign_engines()
+    if not others:
+        return
+    lines = []
+    for pid, root in others:
+        cache_root = Path(root).parent.parent if root.endswith("/docker/data") else None
+        stop = f"MESHOPS_CACHE={cache_root} python3 tools/dev down" if cache_root else f"kill {pid}"
+        lines.append(f"  pid {pid}, data-root {root}: stop it with '{stop}'")
+    raise progress.DevError(
+        "another engine of this project runs with a different MESHOPS_CACHE; two engines share the bridge "
+        f"{BRIDGE_IP} and the kind subnet and break each other's clusters:\n" + "\n".join(lines)
+    )
+
+
 def missing_capabilities() -> list[str]:
     """Capability names absent from this process's bounding set."""
     mask = None
@@ -448,6 +486,7 @@ def up() -> dict[str, str]:
                 f"the project's dockerd (pid {_own_pid()}) runs but does not answer on {socket_path()}; "
                 f"see {log_file()}, or run 'tools/dev engine down' and retry"
             )
+        _refuse_foreign_engines()
         _install_packages()
         # Where no policy-rc.d stops it, installing docker.io starts the system's dockerd: use it.
         default = f"unix://{DEFAULT_SOCKET}"
