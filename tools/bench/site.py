@@ -37,7 +37,7 @@ from meshops_dev import cache, cluster, engine, jobs  # noqa: E402
 
 HOST = "httpbin.example.com"
 INGRESS_PORT = int(os.environ.get("MESHOPS_INGRESS_HTTP_PORT", "80"))
-INVENTORY = REPO / "inventories" / "kind" / "hosts.yml"
+INVENTORY = cache.kind_inventory()
 
 
 def env() -> dict[str, str]:

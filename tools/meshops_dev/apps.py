@@ -16,7 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from . import engine, gobuild, istio, progress
+from . import cache, engine, gobuild, istio, progress
 
 GO_HTTPBIN_VERSION = "v2.15.0"
 GO_HTTPBIN_PKG = "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"
@@ -24,6 +24,8 @@ GO_HTTPBIN_IMAGE = f"meshops.local/go-httpbin:{GO_HTTPBIN_VERSION}"
 # Upstream version of Debian bookworm's curl package (7.88.1-10+deb12uN); checked at build time.
 CURL_VERSION = "7.88.1"
 CURL_IMAGE = f"meshops.local/curl:{CURL_VERSION}"
+# MESHOPS_IMAGES=official: the image of Istio's samples/httpbin, which docker pulls
+OFFICIAL_GO_HTTPBIN_IMAGE = f"docker.io/mccutchen/go-httpbin:{GO_HTTPBIN_VERSION}"
 CURL_PACKAGES = ("ca-certificates", "curl")
 
 
@@ -139,9 +141,11 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
     REGISTRY_ONLY check. No port is published.
     """
     with progress.step(f"external host {', '.join(aliases)} ({name})") as st:
-        build_go_httpbin_image()
+        image = OFFICIAL_GO_HTTPBIN_IMAGE if cache.official_images() else GO_HTTPBIN_IMAGE
+        if image == GO_HTTPBIN_IMAGE:
+            build_go_httpbin_image()
         running = progress.quiet(["docker", "inspect", "--format", "{{.State.Running}} {{.Config.Image}}", name], env=engine.docker_env())
-        if running.returncode == 0 and running.stdout.strip() == f"true {GO_HTTPBIN_IMAGE}":
+        if running.returncode == 0 and running.stdout.strip() == f"true {image}":
             st.cached = True
             return
         progress.quiet(["docker", "rm", "-f", name], env=engine.docker_env())
@@ -161,7 +165,7 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
         ]
         for alias in aliases:
             args += ["--network-alias", alias]
-        istio.docker(*args, GO_HTTPBIN_IMAGE, "-port", "80", desc=f"starting {name}")
+        istio.docker(*args, image, "-port", "80", desc=f"starting {name}")
 
 
 def external_host_down(name: str = EXTERNAL_CONTAINER) -> None:
@@ -172,6 +176,10 @@ def up_hook() -> None:
     """``tools/dev up``: build (cached) and load the app images; start the external host."""
     from . import cluster  # noqa: PLC0415
 
+    if cache.official_images():
+        if cluster.cluster_exists():
+            external_host_up()  # the roles' default images are pulled by the node
+        return
     build_images()
     if cluster.cluster_exists():
         istio.load_into_cluster(images())

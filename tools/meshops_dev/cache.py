@@ -4,6 +4,9 @@
   survives between runs: ``venv/``, ``bin/``, ``images/``, ``rootfs/``, ``istio/<tag>/``,
   ``docker/`` (the project's own dockerd), ``stamps/`` and ``timings.jsonl``.
 - ``MESHOPS_STATE`` (default ``$MESHOPS_CACHE/state``): kubeconfigs and ``engine.env``.
+- ``MESHOPS_IMAGES`` (default ``source``): ``source`` builds the node, Istio and app images here
+  (air-gapped mode); ``official`` is for hosts that can pull: kind's own node image and the
+  official Istio and app images, nothing built but kind, helm and kubectl.
 """
 
 from __future__ import annotations
@@ -27,6 +30,27 @@ GO_DIR = TOOLS_DIR / "go"
 def cache_dir() -> Path:
     value = os.environ.get("MESHOPS_CACHE")
     return Path(value).expanduser() if value else Path.home() / ".cache" / "meshops-istio"
+
+
+IMAGE_SOURCES = ("source", "official")
+
+
+def image_source() -> str:
+    """``MESHOPS_IMAGES``: where the node, Istio and app images come from."""
+    value = os.environ.get("MESHOPS_IMAGES", "source").strip() or "source"
+    if value not in IMAGE_SOURCES:
+        raise progress.DevError(f"MESHOPS_IMAGES={value!r}: use one of {', '.join(IMAGE_SOURCES)}")
+    return value
+
+
+def official_images() -> bool:
+    return image_source() == "official"
+
+
+def kind_inventory() -> Path:
+    """The inventory of the local kind cluster for the image source in use."""
+    name = "official.yml" if official_images() else "hosts.yml"
+    return REPO_ROOT / "inventories" / "kind" / name
 
 
 def state_dir() -> Path:

@@ -18,7 +18,7 @@ import os
 import sys
 from types import ModuleType
 
-from . import cluster, engine, hosttools, nodeimage, progress
+from . import cache, cluster, engine, hosttools, nodeimage, progress
 
 OPTIONAL_MODULES = ("istio", "apps", "jobs")
 
@@ -43,10 +43,14 @@ def _hook(mod: ModuleType):
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    cache.image_source()  # refuse an unknown MESHOPS_IMAGES before anything starts
     with progress.step("up"):
         engine.up()
         hosttools.build_all()
-        nodeimage.build()
+        if cache.official_images():
+            progress.note(f"MESHOPS_IMAGES=official: the node pulls {cluster.node_image()} and the official images; nothing else is built")
+        else:
+            nodeimage.build()
         cluster.up()
         for mod in optional_modules():
             fn = _hook(mod)

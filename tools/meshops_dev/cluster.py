@@ -65,6 +65,15 @@ def config_path() -> Path:
     return cache.state_dir() / f"kind-{CLUSTER}.yaml"
 
 
+# kind v0.33.0's own default node image (sigs.k8s.io/kind pkg/apis/config/defaults/image.go),
+# used when MESHOPS_IMAGES=official: the host pulls it, with kindnetd as the CNI.
+OFFICIAL_NODE_IMAGE = "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
+
+
+def node_image() -> str:
+    return OFFICIAL_NODE_IMAGE if cache.official_images() else nodeimage.NODE_IMAGE
+
+
 def kind_config() -> str:
     """The kind cluster config (YAML) this tool creates the cluster with."""
     return f"""# written by tools/dev cluster up (meshops.istio); regenerated on every create
@@ -78,7 +87,7 @@ networking:
   serviceSubnet: {SERVICE_SUBNET}
 nodes:
   - role: control-plane
-    image: {nodeimage.NODE_IMAGE}
+    image: {node_image()}
     extraPortMappings:
       - containerPort: 30080
         hostPort: {http_port()}
@@ -317,7 +326,7 @@ def _create() -> None:
             "--name",
             CLUSTER,
             "--image",
-            nodeimage.NODE_IMAGE,
+            node_image(),
             "--config",
             str(config_path()),
             "--kubeconfig",
@@ -342,7 +351,7 @@ def up() -> None:
     """Create the cluster, or reuse it when healthy; wait for the node and the system pods."""
     with progress.step(f"cluster up ({CLUSTER})") as st:
         engine.require()
-        if not nodeimage.image_present(nodeimage.NODE_IMAGE):
+        if not cache.official_images() and not nodeimage.image_present(nodeimage.NODE_IMAGE):
             raise progress.DevError(f"node image {nodeimage.NODE_IMAGE} not found: run 'tools/dev build node-image'")
         if cluster_exists():
             state = node_state()
@@ -356,11 +365,10 @@ def up() -> None:
                     wait_ready(timeout=180 if state == "running" else READY_TIMEOUT)
                 progress.note(f"reusing the running cluster {CLUSTER}")
                 node_img = _docker_quiet("inspect", "--format", "{{.Image}}", NODE).stdout.strip()
-                cur_img = _docker_quiet("image", "inspect", "--format", "{{.Id}}", nodeimage.NODE_IMAGE).stdout.strip()
+                cur_img = _docker_quiet("image", "inspect", "--format", "{{.Id}}", node_image()).stdout.strip()
                 if node_img and cur_img and node_img != cur_img:
                     progress.note(
-                        f"the node runs an older build of {nodeimage.NODE_IMAGE}; "
-                        "'tools/dev cluster down && tools/dev cluster up' recreates it on the current one"
+                        f"the node runs another image than {node_image()}; 'tools/dev cluster down && tools/dev cluster up' recreates it on the current one"
                     )
                 _check_reused_ports()
                 st.cached = True

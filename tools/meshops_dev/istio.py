@@ -1018,6 +1018,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def up_hook() -> None:
     """``tools/dev up``: build (cached) and load the Istio images and charts."""
+    if cache.official_images():
+        return  # the control-plane role's defaults: public chart repository, docker.io/istio
     build_images()
     if _cluster().cluster_exists():
         load_into_cluster([PILOT_IMAGE, PROXY_IMAGE])

@@ -19,7 +19,6 @@ from pathlib import Path
 from . import cache, engine, progress
 
 REQUIREMENTS = cache.REPO_ROOT / "tests" / "requirements.txt"
-KIND_INVENTORY = cache.REPO_ROOT / "inventories" / "kind" / "hosts.yml"
 
 
 def venv_python() -> Path:
@@ -65,6 +64,8 @@ def job_env() -> dict[str, str]:
     env["MESHOPS_STATE"] = str(cache.state_dir())
     env["ANSIBLE_CONFIG"] = str(cache.REPO_ROOT / "ansible.cfg")
     env["ANSIBLE_COLLECTIONS_PATH"] = str(link_collection())
+    # molecule/kind and the kind tests read the inventory of the image source in use
+    env["MESHOPS_KIND_INVENTORY"] = cache.kind_inventory().name
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     return env
 
@@ -97,7 +98,8 @@ def cmd_site(args: argparse.Namespace) -> int:
     ensure_venv()
     bring_up()
     env = job_env()
-    cmd = ["ansible-playbook", "-i", str(args.inventory), str(cache.REPO_ROOT / "site.yml"), *_rest(args.ansible_args)]
+    inventory = args.inventory or cache.kind_inventory()
+    cmd = ["ansible-playbook", "-i", str(inventory), str(cache.REPO_ROOT / "site.yml"), *_rest(args.ansible_args)]
     with progress.step("site.yml against the kind cluster", record=True):
         proc = subprocess.run(cmd, env=env, cwd=cache.REPO_ROOT, check=False)
     if proc.returncode != 0:
@@ -124,7 +126,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("site", help="the main job: build what is missing, create the kind cluster, run site.yml")
-    p.add_argument("--inventory", default=KIND_INVENTORY, type=Path, help="inventory (default: the local kind cluster)")
+    p.add_argument("--inventory", type=Path, help="inventory (default: the local kind cluster, inventories/kind/hosts.yml or official.yml)")
     p.add_argument("ansible_args", nargs=argparse.REMAINDER, help="extra ansible-playbook arguments (after --)")
     p.set_defaults(func=cmd_site)
     p = subparsers.add_parser("test", help="the test command: unit, rendering, module, lint and sanity tests and the kind scenario")

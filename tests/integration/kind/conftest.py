@@ -40,7 +40,8 @@ def fixture_molecule(kind_env, pytestconfig):
         run("destroy")
 
 
-INVENTORY = str(REPO / "inventories" / "kind" / "hosts.yml")
+# inventories/kind/hosts.yml (images built here) or official.yml (MESHOPS_IMAGES=official)
+INVENTORY = str(jobs.cache.kind_inventory())
 KUBECONFIG = jobs.cache.kubeconfig("meshops")
 INGRESS = "127.0.0.1:" + os.environ.get("MESHOPS_INGRESS_HTTP_PORT", "80")
 

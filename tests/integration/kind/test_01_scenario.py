@@ -3,10 +3,9 @@
 import pytest
 
 from tests.helpers import REPO, run_playbook
+from tests.integration.kind.conftest import INVENTORY
 
 pytestmark = pytest.mark.kind
-
-INVENTORY = str(REPO / "inventories" / "kind" / "hosts.yml")
 
 
 def test_create(molecule):
