@@ -81,3 +81,16 @@ def failed_task(output, host="localhost"):
         if result.get("failed") and result.get("failed_when_result") is not False:
             return name, result
     return None
+
+
+def run_module(main, capsys, args, check_mode=False):
+    """Run a module's main() like Ansible does: args in, one JSON document out; (exit code, result)."""
+    import pytest  # noqa: PLC0415 (helpers is also imported outside pytest runs)
+    from ansible.module_utils.testing import patch_module_args  # noqa: PLC0415
+
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    with patch_module_args(args), pytest.raises(SystemExit) as exc:
+        main()
+    return exc.value.code, json.loads(capsys.readouterr().out)

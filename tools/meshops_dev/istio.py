@@ -230,7 +230,7 @@ def debootstrap_rootfs(name: str, packages: tuple[str, ...], post: Callable[[Pat
             )
             post(tmp)
         finally:
-            _umount_below(tmp)
+            nodeimage.umount_below(tmp)
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "var/cache/apt"):
             for p in (tmp / junk).glob("*"):
                 if p.is_file():
@@ -242,17 +242,6 @@ def debootstrap_rootfs(name: str, packages: tuple[str, ...], post: Callable[[Pat
         tmp.rename(root)
         stamp.write_text(" ".join(packages) + "\n")
         return root
-
-
-def _umount_below(path: Path) -> None:
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(path.resolve()) + "/"
-    targets = [m.split()[1] for m in mounts if len(m.split()) > 1 and m.split()[1].startswith(prefix)]
-    for target in sorted(targets, key=len, reverse=True):
-        progress.quiet(["umount", "-l", target])
 
 
 def chroot(root: Path, *cmd: str, desc: str) -> str:

@@ -298,7 +298,7 @@ def build_rootfs() -> Path:
             return root
         engine.ensure_apt_packages(("debootstrap",), "building the node's root file system")
         tmp = root.with_name(root.name + ".tmp")
-        _umount_below(tmp)
+        umount_below(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -316,7 +316,7 @@ def build_rootfs() -> Path:
                 timeout=1800,
             )
         finally:
-            _umount_below(tmp)
+            umount_below(tmp)
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for p in (tmp / junk).glob("*"):
                 if p.is_file():
@@ -327,7 +327,7 @@ def build_rootfs() -> Path:
         return root
 
 
-def _umount_below(path: Path) -> None:
+def umount_below(path: Path) -> None:
     """Unmount anything debootstrap left mounted below ``path`` (proc, sys)."""
     try:
         mounts = Path("/proc/self/mounts").read_text().splitlines()

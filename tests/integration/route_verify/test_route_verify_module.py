@@ -1,14 +1,14 @@
 """meshops.istio.route_verify as a module (main() with module args), against Envoy and httpbin."""
 
-import json
+import functools
 import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.meshops.istio.plugins.modules import route_verify
+from tests.helpers import run_module
 
 pytestmark = pytest.mark.envoy
 
@@ -18,16 +18,7 @@ SEED_OBJECTS = yaml.safe_load((pathlib.Path(__file__).parent / "seed_objects.yml
 @pytest.fixture
 def module(capsys):
     """Run the module like Ansible does: args in, one JSON document out, exit code."""
-
-    def call(args, check_mode=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        with patch_module_args(args), pytest.raises(SystemExit) as exc:
-            route_verify.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
-
-    return call
+    return functools.partial(run_module, route_verify.main, capsys)
 
 
 def reference_probes():

@@ -1,15 +1,15 @@
 """meshops.istio.route_explain: explanations and the lint gate the traffic role uses."""
 
 import copy
-import json
+import functools
 import pathlib
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.meshops.istio.plugins.module_utils import istio_cluster
 from ansible_collections.meshops.istio.plugins.modules import route_explain
+from tests.helpers import run_module
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 SEED = yaml.safe_load((REPO / "tests" / "integration" / "route_verify" / "seed_objects.yml").read_text())
@@ -17,15 +17,8 @@ SEED = yaml.safe_load((REPO / "tests" / "integration" / "route_verify" / "seed_o
 
 @pytest.fixture
 def module(capsys):
-    def call(args, check_mode=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        with patch_module_args(args), pytest.raises(SystemExit) as exc:
-            route_explain.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
-
-    return call
+    """Run the module like Ansible does: args in, one JSON document out, exit code."""
+    return functools.partial(run_module, route_explain.main, capsys)
 
 
 def broken_seed():

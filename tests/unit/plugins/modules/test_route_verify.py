@@ -1,27 +1,20 @@
 """meshops.istio.route_verify: input rejected before any request, library checks, read-only results."""
 
-import json
+import functools
 import socket
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.meshops.istio.plugins.module_utils import istio_cluster, probe_expect
 from ansible_collections.meshops.istio.plugins.modules import route_verify
+from tests.helpers import run_module
 
 
 @pytest.fixture
 def module(capsys):
-    def call(args, check_mode=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        with patch_module_args(args), pytest.raises(SystemExit) as exc:
-            route_verify.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
-
-    return call
+    """Run the module like Ansible does: args in, one JSON document out, exit code."""
+    return functools.partial(run_module, route_verify.main, capsys)
 
 
 @pytest.fixture
