@@ -172,6 +172,11 @@ def external_host_down(name: str = EXTERNAL_CONTAINER) -> None:
     progress.quiet(["docker", "rm", "-f", name], env=engine.docker_env())
 
 
+def down_hook() -> None:
+    """``tools/dev down``: the external host leaves the kind network, so the network can go too."""
+    external_host_down()
+
+
 def up_hook() -> None:
     """``tools/dev up``: build (cached) and load the app images; start the external host."""
     from . import cluster  # noqa: PLC0415

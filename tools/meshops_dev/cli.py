@@ -66,6 +66,10 @@ def cmd_down(args: argparse.Namespace) -> int:
                 cluster.down()
             except progress.DevError as exc:  # e.g. kind was never built: nothing to delete
                 progress.warn(f"cluster down skipped: {exc}")
+            for mod in optional_modules():
+                fn = getattr(mod, "down_hook", None)
+                if callable(fn):
+                    fn()
         if not args.keep_engine:
             engine.down()
     return 0

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import REPO, run_playbook
+from tests.helpers import REPO, failed_task, run_playbook
 from tests.integration.kind.conftest import INVENTORY
 
 pytestmark = pytest.mark.kind
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.kind
 
 def uninstall(cluster, extra=None):
     rc, output, stderr = run_playbook(REPO / "playbooks" / "uninstall.yml", extra, env=cluster.env, inventory=INVENTORY, timeout=1200)
-    assert rc == 0, stderr[-3000:]
+    assert rc == 0, (failed_task(output, "kind-meshops"), stderr[-3000:])
     return output
 
 
