@@ -32,10 +32,16 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 HTTPBIN = ("github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin", "v2.15.0")
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count):
+    """Distinct free loopback ports (all sockets stay bound until every port is known)."""
+    socks = [socket.socket() for _index in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def wait_for(predicate, what, timeout=60.0):
@@ -157,7 +163,7 @@ def main():
     if curl is None:
         raise SystemExit("curl is not on PATH")
     with tempfile.TemporaryDirectory(prefix="bench-route-verify-") as work:
-        httpbin_port, port, admin_port = free_port(), free_port(), free_port()
+        httpbin_port, port, admin_port = free_ports(3)
         procs = []
         log = open(pathlib.Path(work) / "httpbin.log", "wb")  # noqa: SIM115 - closed below
         elog = open(pathlib.Path(work) / "envoy.log", "wb")  # noqa: SIM115 - closed below

@@ -141,8 +141,10 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
     REGISTRY_ONLY check. No port is published.
     """
     with progress.step(f"external host {', '.join(aliases)} ({name})") as st:
-        image = OFFICIAL_GO_HTTPBIN_IMAGE if cache.official_images() else GO_HTTPBIN_IMAGE
-        if image == GO_HTTPBIN_IMAGE:
+        if cache.official_images():
+            image = OFFICIAL_GO_HTTPBIN_IMAGE
+        else:
+            image = GO_HTTPBIN_IMAGE
             build_go_httpbin_image()
         running = progress.quiet(["docker", "inspect", "--format", "{{.State.Running}} {{.Config.Image}}", name], env=engine.docker_env())
         if running.returncode == 0 and running.stdout.strip() == f"true {image}":

@@ -514,7 +514,9 @@ def down() -> None:
             return
         # a stopped dockerd keeps its user-defined networks, and their bridges stay in the kernel
         host = {"DOCKER_HOST": env.get("DOCKER_HOST", f"unix://{socket_path()}")}
-        progress.quiet(["docker", "network", "rm", "kind"], env=host, timeout=60)
+        from .cluster import NETWORK  # noqa: PLC0415 (cluster imports this module)
+
+        progress.quiet(["docker", "network", "rm", NETWORK], env=host, timeout=60)
         progress.note(f"stopping dockerd (pid {pid})")
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60

@@ -34,3 +34,15 @@ def test_uninstall_removes_the_scenario_and_istio_and_keeps_the_crds(cluster):
 def test_uninstall_with_crds_removes_them(cluster):
     uninstall(cluster, {"control_plane_uninstall_crds": True})
     assert istio_crds(cluster) == []
+
+
+def test_traffic_without_istio_stops_before_applying_anything(cluster):
+    playbook = REPO / "tests" / "integration" / "kind" / "playbooks" / "traffic.yml"
+    rc, output, stderr = run_playbook(playbook, env=cluster.env, inventory=INVENTORY, timeout=600)
+    assert rc != 0, stderr[-3000:]
+    name, result = failed_task(output, "kind-meshops")
+    assert name == "meshops.istio.traffic : Stop when a namespace or an Istio CRD is missing (nothing was applied)"
+    message = result["msg"]
+    assert "the Istio CRDs of Gateway, ServiceEntry, DestinationRule, VirtualService (networking.istio.io) are not installed" in message
+    assert "namespace(s) httpbin do not exist" in message
+    assert cluster.kubectl("get", "namespace", "httpbin", "--ignore-not-found", "-o", "name").strip() == ""

@@ -45,10 +45,23 @@ def cache_dir():
     return pathlib.Path(os.environ.get("MESHOPS_CACHE", pathlib.Path.home() / ".cache" / "meshops-istio"))
 
 
+_ISSUED_PORTS = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port, never one this test session handed out before.
+
+    The kernel may give a just-closed ephemeral port again, so two listeners of one Envoy
+    configuration could otherwise get the same port (seen once: "duplicate address").
+    """
+    for _attempt in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ISSUED_PORTS:
+            _ISSUED_PORTS.add(port)
+            return port
+    raise RuntimeError("no loopback port that was not handed out before, after 100 attempts")
 
 
 def wait_for(predicate, what, timeout=60.0, interval=0.05):
