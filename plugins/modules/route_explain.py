@@ -30,7 +30,7 @@ description:
     earlier one. The task fails when a finding of severity C(error) exists and
     O(fail_on_findings=true).
   - The same lint is available to Python code as
-    C(ansible_collections.meshops.istio.plugins.module_utils.istio_lint.lint(objects)).
+    C(ansible_collections.meshops.istio.plugins.module_utils.istio.lint.lint(objects)).
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - meshops.istio.attributes
@@ -72,6 +72,14 @@ options:
     type: list
     elements: str
     default: []
+  require_namespaces:
+    description:
+      - With O(lint=true), a namespace of O(namespaces) that does not exist is an error
+        finding (C(namespace-missing)), for example the namespace of a destination FQDN with a
+        typo; otherwise its Services are simply absent and a missing Service there is only a
+        warning.
+    type: bool
+    default: false
   requests:
     description:
       - Requests to explain.
@@ -296,10 +304,10 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_cluster
-from ansible_collections.meshops.istio.plugins.module_utils.istio_lint import has_errors, lint
-from ansible_collections.meshops.istio.plugins.module_utils.istio_objects import MeshIndex, ObjectError
-from ansible_collections.meshops.istio.plugins.module_utils.istio_routing import ExplainError, explain
+from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
+from ansible_collections.meshops.istio.plugins.module_utils.istio.lint import has_errors, lint, missing_namespace_findings
+from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import MeshIndex, ObjectError
+from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import REQUEST_OPTIONS, ExplainError, explain
 
 
 def argument_spec():
@@ -307,26 +315,8 @@ def argument_spec():
     spec.update(
         objects=dict(type="list", elements="dict", default=[]),
         namespaces=dict(type="list", elements="str", default=[]),
-        requests=dict(
-            type="list",
-            elements="dict",
-            options=dict(
-                name=dict(type="str"),
-                via=dict(type="str"),
-                gateway_labels=dict(type="dict"),
-                host=dict(type="str", required=True),
-                port=dict(type="int"),
-                scheme=dict(type="str", choices=["http", "https"], default="http"),
-                sni=dict(type="str"),
-                path=dict(type="str", default="/"),
-                method=dict(type="str", default="GET"),
-                headers=dict(type="dict"),
-                source_namespace=dict(type="str", default="default"),
-                source_labels=dict(type="dict"),
-                proxy_namespace=dict(type="str"),
-                outbound_traffic_policy=dict(type="str", choices=["ALLOW_ANY", "REGISTRY_ONLY"], default="ALLOW_ANY"),
-            ),
-        ),
+        requests=dict(type="list", elements="dict", options=copy.deepcopy(REQUEST_OPTIONS)),
+        require_namespaces=dict(type="bool", default=False),
         lint=dict(type="bool", default=False),
         fail_on_findings=dict(type="bool", default=True),
     )
@@ -338,15 +328,19 @@ class RouteExplain(object):
         self.module = module
         self.params = module.params
         self.result = {"changed": False}
+        self.missing = []
 
     def objects(self):
         objects = list(self.params["objects"] or [])
+        self.missing = []
         if self.params["namespaces"]:
             if not istio_cluster.HAS_KUBERNETES:
                 self.module.fail_json(msg=missing_required_lib("kubernetes"), exception=istio_cluster.KUBERNETES_IMPORT_ERROR, **self.result)
             try:
                 client = istio_cluster.api_client(self.params)
-                objects.extend(istio_cluster.read_objects(client, self.params["namespaces"]))
+                if self.params["require_namespaces"]:
+                    self.missing = istio_cluster.missing_namespaces(client, self.params["namespaces"])
+                objects.extend(istio_cluster.read_objects(client, [n for n in self.params["namespaces"] if n not in self.missing]))
             except Exception as exc:  # pylint: disable=broad-except
                 self.module.fail_json(msg="cannot read objects from namespaces {0}: {1}".format(", ".join(self.params["namespaces"]), exc), **self.result)
         return objects
@@ -371,7 +365,7 @@ class RouteExplain(object):
                 explanations.append(explanation)
             self.result["explanations"] = explanations
         if self.params["lint"]:
-            findings = lint(index)
+            findings = missing_namespace_findings(self.missing, index) + lint(index)
             self.result["findings"] = findings
             for finding in findings:
                 self.result["summary"][finding["severity"]] += 1

@@ -259,14 +259,15 @@ options:
     suboptions:
       name:
         description:
-          - Name of the gateway Service.
+          - Name of the gateway Service, for example C(istio-ingressgateway) (the
+            M(meshops.istio.verify) role derives it from the gateways role's list).
         type: str
-        default: istio-ingressgateway
+        required: true
       namespace:
         description:
-          - Namespace of the gateway Service.
+          - Namespace of the gateway Service, for example C(istio-system).
         type: str
-        default: istio-system
+        required: true
       http_port:
         description:
           - Service port (number or name) for C(http) probes. Default port 80, else the
@@ -600,84 +601,32 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_cluster, probe_junit, probe_runner
-from ansible_collections.meshops.istio.plugins.module_utils.istio_objects import MeshIndex, ObjectError
-from ansible_collections.meshops.istio.plugins.module_utils.istio_routing import ExplainError, agreement, explain, gateway_labels_for_host
-from ansible_collections.meshops.istio.plugins.module_utils.probe_expect import HAS_JMESPATH, JMESPATH_IMPORT_ERROR
-
-TLS_OPTIONS = dict(
-    validate_certs=dict(type="bool"),
-    ca_path=dict(type="path"),
-    client_cert=dict(type="path"),
-    client_key=dict(type="path", no_log=False),
-)
-
-EXPECT_OPTIONS = dict(
-    status=dict(type="raw"),
-    headers=dict(type="dict"),
-    headers_present=dict(type="list", elements="str"),
-    headers_absent=dict(type="list", elements="str"),
-    headers_regex=dict(type="dict"),
-    body_contains=dict(type="list", elements="str"),
-    body_not_contains=dict(type="list", elements="str"),
-    body_regex=dict(type="list", elements="str"),
-    json=dict(
-        type="list",
-        elements="dict",
-        options=dict(
-            query=dict(type="str", required=True),
-            equals=dict(type="raw"),
-            contains=dict(type="raw"),
-            regex=dict(type="str"),
-            present=dict(type="bool"),
-        ),
-    ),
-    max_latency=dict(type="float"),
-    min_latency=dict(type="float"),
-    error=dict(type="list", elements="str", choices=["refused", "reset", "timeout", "tls", "dns", "protocol", "error", "any"]),
-)
-
-PROBE_OPTIONS = dict(
-    name=dict(type="str"),
-    url=dict(type="str"),
-    address=dict(type="str"),
-    scheme=dict(type="str", choices=["http", "https"]),
-    host=dict(type="str"),
-    path=dict(type="str"),
-    method=dict(type="str", default="GET"),
-    headers=dict(type="dict"),
-    body=dict(type="str"),
-    json_body=dict(type="raw"),
-    tls=dict(type="dict", options=dict(TLS_OPTIONS, sni=dict(type="str"))),
-    timeout=dict(type="float"),
-    via=dict(type="str"),
-    expect=dict(type="dict", options=EXPECT_OPTIONS),
-)
+from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
+from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import MeshIndex, ObjectError
+from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import ExplainError, agreement, explain, gateway_labels_for_host
+from ansible_collections.meshops.istio.plugins.module_utils.probe import report as probe_report
+from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner
+from ansible_collections.meshops.istio.plugins.module_utils.probe import spec as probe_spec
+from ansible_collections.meshops.istio.plugins.module_utils.probe.expect import HAS_JMESPATH, JMESPATH_IMPORT_ERROR
 
 
 def argument_spec():
     spec = copy.deepcopy(AUTH_ARG_SPEC)
     spec.update(
-        probes=dict(type="list", elements="dict", required=True, options=PROBE_OPTIONS),
+        probes=dict(type="list", elements="dict", required=True, options=probe_spec.options(probe_spec.PROBE_OPTIONS)),
         address=dict(type="str"),
         gateway_service=dict(
             type="dict",
             options=dict(
-                name=dict(type="str", default="istio-ingressgateway"),
-                namespace=dict(type="str", default="istio-system"),
+                name=dict(type="str", required=True),
+                namespace=dict(type="str", required=True),
                 http_port=dict(type="str"),
                 https_port=dict(type="str"),
                 prefer=dict(type="str", choices=["auto", "loadbalancer", "nodeport"], default="auto"),
                 node_address=dict(type="str"),
             ),
         ),
-        tls=dict(type="dict", options=dict(TLS_OPTIONS, validate_certs=dict(type="bool", default=True))),
-        retries=dict(type="int", default=0),
-        delay=dict(type="float", default=1.0),
-        timeout=dict(type="float", default=300.0),
-        consecutive_successes=dict(type="int", default=1),
-        workers=dict(type="int", default=8),
-        request_timeout=dict(type="float", default=10.0),
+        tls=dict(type="dict", options=dict(probe_spec.options(probe_spec.TLS_OPTIONS), validate_certs=dict(type="bool", default=True))),
         report=dict(
             type="dict",
             options=dict(path=dict(type="path", required=True), format=dict(type="str", choices=["junit", "json"], default="junit")),
@@ -691,6 +640,7 @@ def argument_spec():
             ),
         ),
     )
+    spec.update(probe_spec.options(probe_spec.SETTINGS_OPTIONS))
     return spec
 
 
@@ -704,7 +654,7 @@ class RouteVerify(object):
         self.result = {"changed": False}
 
     def settings(self):
-        return dict((k, self.params[k]) for k in ("retries", "delay", "timeout", "consecutive_successes", "workers", "request_timeout"))
+        return dict((k, self.params[k]) for k in probe_spec.SETTINGS_OPTIONS)
 
     def defaults(self, addresses=None):
         tls = dict((k, v) for k, v in (self.params.get("tls") or {}).items() if v is not None)
@@ -825,7 +775,7 @@ class RouteVerify(object):
         report = self.params.get("report")
         if report:
             try:
-                self.result["report"] = probe_junit.write_report(report["path"], report["format"], results, summary)
+                self.result["report"] = probe_report.write_report(report["path"], report["format"], results, summary)
             except (IOError, OSError) as exc:
                 self.module.fail_json(msg="cannot write report {0}: {1}".format(report["path"], exc), **self.result)
         if summary["failed"]:

@@ -2,12 +2,15 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
+from ansible_collections.meshops.istio.plugins.module_utils.models import traffic as tm
+from tests.fixtures import scenario
 from tests.rendering.crd_schema import crd_validators, schema_errors
-from tests.unit.plugins.module_utils import test_traffic_model as cases
+
+SETTINGS = scenario.settings()
 
 INVENTORIES = {
-    "seed": (cases.SEED_INGRESS, cases.SEED_EGRESS, cases.SETTINGS),
+    "seed": (scenario.ingress_routes(), scenario.egress_routes(), SETTINGS),
     "canary": (
         [
             {
@@ -30,7 +33,7 @@ INVENTORIES = {
             }
         ],
         [],
-        {"namespace": "bookinfo"},
+        dict(SETTINGS, namespace="bookinfo"),
     ),
     "egress-direct-and-redirect": (
         [{"name": "plain", "hosts": ["*.example.com"], "gateway": {"name": "gw", "https_redirect": True}, "http": [{"route": [{"host": "web"}]}]}],
@@ -44,7 +47,7 @@ INVENTORIES = {
             },
             {"name": "static", "host": "static.example.com", "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}], "resolution": "DNS_ROUND_ROBIN"},
         ],
-        {"namespace": "apps", "instance": "team-b"},
+        dict(SETTINGS, namespace="apps", instance="team-b"),
     ),
 }
 
@@ -61,7 +64,7 @@ def test_rendered_objects_conform_to_the_crds(name):
     objects = tm.render(ingress, egress, settings)
     assert objects
     for obj in objects:
-        assert schema_errors(obj) == [], tm.object_key(obj)
+        assert schema_errors(obj) == [], vocab.object_id(obj)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +77,7 @@ def test_rendered_objects_conform_to_the_crds(name):
     ids=["unknown-field", "wrong-type", "not-a-list"],
 )
 def test_the_schema_check_can_fail(mutate, expected):
-    gateway = tm.render(cases.SEED_INGRESS, [], cases.SETTINGS)[0]
+    gateway = tm.render(scenario.ingress_routes(), [], SETTINGS)[0]
     mutate(gateway)
     assert any(expected in e for e in schema_errors(gateway)), schema_errors(gateway)
 

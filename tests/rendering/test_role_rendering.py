@@ -1,13 +1,13 @@
 """The traffic role, run by ansible-playbook: defaults give the SEED.md objects; bad input stops it early."""
 
+import copy
 import json
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+from tests.fixtures import scenario
 from tests.helpers import REPO, failed_task, run_playbook
 from tests.rendering.crd_schema import schema_errors
-from tests.unit.plugins.module_utils import test_traffic_model as cases
 
 HERE = REPO / "tests" / "rendering"
 # No cluster answers on port 1 of loopback: reaching a cluster task would fail differently.
@@ -23,15 +23,33 @@ def render(tmp_path, extra_vars=None):
 
 def test_role_defaults_render_exactly_the_seed_objects(tmp_path):
     objects = render(tmp_path)
-    assert objects == tm.render(cases.SEED_INGRESS, cases.SEED_EGRESS, cases.SETTINGS)
+    # what the role applies, run by ansible-playbook, is what the scenario loader resolves ...
+    assert objects == scenario.objects()
+    # ... and, without the collection's ownership labels, exactly the objects of SEED.md
+    bare = copy.deepcopy(objects)
+    for obj in bare:
+        assert obj["metadata"].pop("labels")["app.kubernetes.io/managed-by"] == "meshops.istio"
+    assert sorted(bare, key=lambda o: (o["kind"], o["metadata"]["name"])) == sorted(scenario.seed_objects(), key=lambda o: (o["kind"], o["metadata"]["name"]))
     for obj in objects:
         assert schema_errors(obj) == []
+
+
+def test_the_gateways_come_from_the_gateways_role(tmp_path):
+    """Gateways installed in another namespace: the egress DestinationRule follows (once a literal FQDN)."""
+    objects = render(tmp_path, {"gateways_namespace": "mesh-gateways"})
+    rule = scenario.pick(objects, "DestinationRule", "egressgateway-for-cnn")
+    assert rule["spec"]["host"] == "istio-egressgateway.mesh-gateways.svc.cluster.local"
+    renamed = scenario.variable("gateways_list")
+    renamed[1] = dict(renamed[1], name="edge-out", istio_label="edge-out")
+    objects = render(tmp_path, {"gateways_list": renamed})
+    assert scenario.pick(objects, "Gateway", "edge-out")["spec"]["selector"] == {"istio": "edge-out"}
+    assert scenario.pick(objects, "DestinationRule", "egressgateway-for-cnn")["spec"]["host"] == "edge-out.istio-system.svc.cluster.local"
 
 
 def test_the_external_host_and_namespace_are_variables(tmp_path):
     objects = render(tmp_path, {"traffic_egress_host": "external.meshops.test", "httpbin_namespace": "demo"})
     assert {o["metadata"]["namespace"] for o in objects} == {"demo"}
-    assert cases.spec_of(objects, "ServiceEntry", "cnn")["spec"]["hosts"] == ["external.meshops.test"]
+    assert scenario.pick(objects, "ServiceEntry", "cnn")["spec"]["hosts"] == ["external.meshops.test"]
 
 
 def test_a_non_default_inventory_renders_its_routes(tmp_path):
@@ -70,7 +88,7 @@ BAD = [
                 {"name": "httpbin", "hosts": ["httpbin.example.com"], "gateway": {"name": "g"}, "http": [{"route": [{"host": "httpbin", "port": 0}]}]}
             ]
         },
-        "meshops.istio.traffic : Validate every route",
+        "meshops.istio.traffic : Stop when a route or a setting is invalid (nothing was applied)",
         "traffic_ingress_routes[0] (httpbin): http[0].route[0].port: 0 is not a port number (1-65535)",
     ),
     (

@@ -120,7 +120,7 @@ def engine(work):
     link.parent.mkdir(parents=True)
     link.symlink_to(REPO)
     sys.path.insert(0, str(root))
-    from ansible_collections.meshops.istio.plugins.module_utils import probe_runner  # noqa: PLC0415
+    from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner  # noqa: PLC0415
 
     return probe_runner
 

@@ -206,7 +206,7 @@ def route_change() -> tuple[float, float]:
 
 def throughput(probes: int) -> tuple[float, float]:
     """(route_verify engine seconds, sequential curl loop seconds) for `probes` reference probes."""
-    from ansible_collections.meshops.istio.plugins.module_utils import probe_runner  # noqa: PLC0415 (needs the collection path)
+    from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner  # noqa: PLC0415 (needs the collection path)
 
     spec = [{"name": f"p{i}", "host": HOST, "path": "/status/200", "expect": {"status": 200, "headers": {"server": "istio-envoy"}}} for i in range(probes)]
     prepared, settings = probe_runner.prepare(spec, {"address": f"127.0.0.1:{INGRESS_PORT}"}, {"workers": 8, "retries": 0, "timeout": 600})

@@ -70,6 +70,19 @@ class Cluster:
         assert results, (rc, stderr[-3000:])
         return rc, results[0]
 
+    def object_set(self, definitions):
+        """Apply objects with meshops.istio.object_set; return (rc, module result)."""
+        rc, output, stderr = run_playbook(
+            REPO / "tests" / "integration" / "kind" / "playbooks" / "object_set.yml",
+            {"definitions": definitions},
+            env=self.env,
+            inventory=INVENTORY,
+            timeout=300,
+        )
+        results = [r for name, r in task_results(output, "kind-meshops") if name == "Apply the objects"]
+        assert results, (rc, stderr[-3000:])
+        return rc, results[0]
+
     def kubectl(self, *args, check=True, timeout=300, input_text=None):
         cmd = [str(jobs.cache.bin_dir() / "kubectl"), "--kubeconfig", str(KUBECONFIG), "--context", "kind-meshops", *args]
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False, input=input_text)

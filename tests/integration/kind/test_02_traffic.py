@@ -1,12 +1,14 @@
 """The reference traffic for real: ingress and egress through Istio's gateways on kind (issue 5)."""
 
 import collections
+import copy
 import http.client
 import re
 import time
 
 import pytest
 
+from tests.fixtures import scenario
 from tests.helpers import failed_task
 from tests.integration.kind import probes
 from tests.integration.kind.conftest import INGRESS, recap
@@ -20,13 +22,13 @@ def test_reference_ingress_checks_pass_through_the_gateway(cluster):
     rc, result = cluster.probe(probes.SEED, retries=30, delay=2, consecutive_successes=2)
     assert rc == 0, result.get("msg")
     by_name = {p["name"]: p for p in result["probes"]}
-    status = by_name["status 200 through the gateway"]
+    status = by_name[probes.STATUS_200["name"]]
     assert status["status"] == 200
     assert status["headers"]["server"] == "istio-envoy"
     assert int(status["headers"]["x-envoy-upstream-service-time"]) >= 0
-    assert by_name["delay 1s"]["latency"] >= 1.0
-    assert by_name["unrouted /headers"]["status"] == 404
-    assert by_name["other host"]["status"] == 404
+    assert by_name[probes.DELAY_1["name"]]["latency"] >= 1.0
+    assert by_name[probes.HEADERS_404["name"]]["status"] == 404
+    assert by_name[probes.OTHER_HOST_404["name"]]["status"] == 404
 
 
 def test_a_failing_probe_names_the_probe_and_explains_the_route(cluster):
@@ -148,23 +150,49 @@ def test_registry_only_refuses_hosts_without_a_serviceentry(mesh_client):
         assert rc == 0, recap(output)
 
 
-def test_an_object_the_webhook_rejects_is_reported_and_nothing_is_applied(cluster):
-    # valid for the data model (Python's re accepts the lookahead), refused by istiod (RE2 has none)
-    bad = {
-        "name": "lookahead",
-        "hosts": ["lookahead.example.com"],
-        "gateway": {"name": "lookahead-gateway"},
-        "http": [{"match": [{"regex": "^/(?!admin).*"}], "route": [{"host": "httpbin", "port": 8000}]}],
-    }
-    rc, output = cluster.site({"traffic_ingress_routes": [probes.SEED_ROUTE, bad], "verify_egress": False})
+LOOKAHEAD = {
+    "name": "lookahead",
+    "hosts": ["lookahead.example.com"],
+    "gateway": {"name": "lookahead-gateway"},
+    "http": [{"match": [{"regex": "^/(?!admin).*"}], "route": [{"host": "httpbin", "port": 8000}]}],
+}
+
+
+def lookahead_objects_exist(cluster):
+    return any(
+        cluster.kubectl("-n", "httpbin", "get", resource, name, "--ignore-not-found", "-o", "name")
+        for resource, name in (("gateways.networking.istio.io", "lookahead-gateway"), ("virtualservices.networking.istio.io", "lookahead"))
+    )
+
+
+def test_a_regex_istiod_would_refuse_stops_site_yml_before_any_change(cluster):
+    # RE2 has no lookahead: the data model refuses it before anything reaches the cluster
+    rc, output = cluster.site({"traffic_ingress_routes": [probes.SEED_ROUTE, LOOKAHEAD], "verify_egress": False})
     assert rc != 0
     name, result = failed_task(output, "kind-meshops")
-    assert name == "meshops.istio.traffic : Stop when the server rejects an object (nothing was applied)"
-    assert "VirtualService httpbin/lookahead" in result["msg"], result["msg"]
+    assert name == "Stop when an input is invalid (nothing was changed on any cluster)"
+    assert "traffic: traffic_ingress_routes[1] (lookahead): http[0].match[0].regex: '^/(?!admin).*'" in result["msg"], result["msg"]
+    assert "RE2 rejects it" in result["msg"]
+    assert recap(output)["changed"] == 0
+    assert not lookahead_objects_exist(cluster)
+
+
+def test_an_object_the_webhook_rejects_is_reported_and_nothing_is_applied(cluster):
+    """Objects that bypass the data model: istiod's webhook refuses one, none is applied."""
+    objects = scenario.objects({"traffic_ingress_routes": [probes.SEED_ROUTE]})
+    gateway = dict(scenario.pick(objects, "Gateway", "httpbin-gateway"))
+    gateway["metadata"] = dict(gateway["metadata"], name="lookahead-gateway")
+    service = copy.deepcopy(scenario.pick(objects, "VirtualService", "httpbin"))
+    service["metadata"]["name"] = "lookahead"
+    service["spec"]["hosts"] = ["lookahead.example.com"]
+    service["spec"]["gateways"] = ["lookahead-gateway"]
+    service["spec"]["http"][0]["match"] = [{"uri": {"regex": "^/(?!admin).*"}}]
+    rc, result = cluster.object_set([gateway, service])
+    assert rc != 0
+    assert result["msg"].startswith("the cluster rejected 1 object(s), nothing was applied: VirtualService httpbin/lookahead:"), result["msg"]
     assert "validation.istio.io" in result["msg"], result["msg"]
-    # the Gateway of the same run, valid on its own, was not applied either
-    assert cluster.kubectl("-n", "httpbin", "get", "gateways.networking.istio.io", "lookahead-gateway", "--ignore-not-found", "-o", "name") == ""
-    assert cluster.kubectl("-n", "httpbin", "get", "virtualservices.networking.istio.io", "lookahead", "--ignore-not-found", "-o", "name") == ""
+    # the Gateway of the same set, valid on its own, was not applied either
+    assert not lookahead_objects_exist(cluster)
 
 
 EGRESS_OBJECTS = [

@@ -113,7 +113,7 @@ def remove_scenario(cluster):
 def test_site_interrupted_mid_run_converges_when_run_again(cluster):
     remove_scenario(cluster)
     proc = start_site(cluster)
-    wait_for_task(proc, "TASK [meshops.istio.httpbin : Apply the httpbin ServiceAccount")
+    wait_for_task(proc, "TASK [meshops.istio.httpbin : Apply the httpbin namespace, ServiceAccount, Service and Deployment")
     os.killpg(proc.pid, signal.SIGKILL)  # as a lost controller or a cancelled AWX job would
     proc.wait(timeout=60)
     rc, output = cluster.site(FAST)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_routing
+from ansible_collections.meshops.istio.plugins.module_utils.istio import routing as istio_routing
 from tests.integration.kind.conftest import INGRESS
 
 pytestmark = pytest.mark.kind

@@ -41,8 +41,9 @@ def test_traffic_without_istio_stops_before_applying_anything(cluster):
     rc, output, stderr = run_playbook(playbook, env=cluster.env, inventory=INVENTORY, timeout=600)
     assert rc != 0, stderr[-3000:]
     name, result = failed_task(output, "kind-meshops")
-    assert name == "meshops.istio.traffic : Stop when a namespace or an Istio CRD is missing (nothing was applied)"
+    assert name == "meshops.istio.traffic : Check the objects against the cluster (namespaces, CRDs, a dry run of every changed object)"
     message = result["msg"]
-    assert "the Istio CRDs of Gateway, ServiceEntry, DestinationRule, VirtualService (networking.istio.io) are not installed" in message
+    assert message.startswith("nothing was applied: "), message
+    assert "the CRDs of Gateway, ServiceEntry, DestinationRule, VirtualService (networking.istio.io/v1) are not installed" in message
     assert "namespace(s) httpbin do not exist" in message
     assert cluster.kubectl("get", "namespace", "httpbin", "--ignore-not-found", "-o", "name").strip() == ""

@@ -7,21 +7,20 @@ the same group, version and kinds, so the SEED.md objects can be stored and read
 """
 
 import json
-import pathlib
 
 import pytest
-import yaml
 from ansible.module_utils.testing import patch_module_args
 from kubernetes import client as k8s
 from kubernetes.dynamic import DynamicClient
 
 from ansible_collections.meshops.istio.plugins.modules import route_explain, route_verify
+from tests.fixtures import scenario
 
 from .conftest import wait_for
 
 pytestmark = [pytest.mark.envoy, pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
 
-SEED_OBJECTS = yaml.safe_load((pathlib.Path(__file__).parent / "seed_objects.yml").read_text())
+SEED_OBJECTS = scenario.mesh_objects("default")
 ISTIO_KINDS = {"Gateway": "gateways", "VirtualService": "virtualservices", "ServiceEntry": "serviceentries", "DestinationRule": "destinationrules"}
 
 

@@ -13,7 +13,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import probe_junit, probe_runner
+from ansible_collections.meshops.istio.plugins.module_utils.probe import report as probe_report
+from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner
 
 pytestmark = pytest.mark.envoy
 
@@ -453,7 +454,7 @@ def test_junit_and_json_reports(http, tmp_path, closed_port):
         [http(name="ok"), http(name="wrong status", expect={"status": 404}), dict(address=closed_port, name="post", host="x", method="POST")],
         check_mode=True,
     )
-    path = probe_junit.write_report(str(tmp_path / "report.xml"), "junit", results, summary)
+    path = probe_report.write_report(str(tmp_path / "report.xml"), "junit", results, summary)
     root = ET.parse(path).getroot()
     suite = root.find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
@@ -462,7 +463,7 @@ def test_junit_and_json_reports(http, tmp_path, closed_port):
     assert cases["wrong status"].find("failure").get("message") == "status 200, expected 404"
     assert cases["wrong status"].find("failure").get("type") == "status"
     assert cases["post"].find("skipped") is not None
-    data = json.loads(pathlib.Path(probe_junit.write_report(str(tmp_path / "report.json"), "json", results, summary)).read_text())
+    data = json.loads(pathlib.Path(probe_report.write_report(str(tmp_path / "report.json"), "json", results, summary)).read_text())
     assert data["summary"]["failed"] == 1
     assert [p["name"] for p in data["probes"]] == ["ok", "wrong status", "post"]
 

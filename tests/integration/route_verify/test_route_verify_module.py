@@ -1,18 +1,17 @@
 """meshops.istio.route_verify as a module (main() with module args), against Envoy and httpbin."""
 
 import functools
-import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
-import yaml
 
 from ansible_collections.meshops.istio.plugins.modules import route_verify
+from tests.fixtures import scenario
 from tests.helpers import run_module
 
 pytestmark = pytest.mark.envoy
 
-SEED_OBJECTS = yaml.safe_load((pathlib.Path(__file__).parent / "seed_objects.yml").read_text())
+SEED_OBJECTS = scenario.mesh_objects("default")
 
 
 @pytest.fixture

@@ -1,16 +1,16 @@
 """meshops.istio.route_verify and route_explain run by ansible-playbook, as users run them."""
 
-import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
 
+from tests.fixtures import scenario
 from tests.helpers import run_playbook, task_results
 
 pytestmark = pytest.mark.envoy
 
-SEED_OBJECTS = yaml.safe_load((pathlib.Path(__file__).parent / "seed_objects.yml").read_text())
+SEED_OBJECTS = scenario.mesh_objects("default")
 
 
 def playbook(tmp_path, tasks):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import gateway_model as gm
+from ansible_collections.meshops.istio.plugins.module_utils.models import gateways as gm
 
 DEFAULTS = [
     {"name": "istio-ingressgateway", "istio_label": "ingressgateway", "service": {"type": "LoadBalancer"}},
@@ -47,6 +47,8 @@ def test_node_ports_replicas_resources_revision_and_extra_values():
         "labels": {"istio": "ingressgateway", "team": "edge"},
         "replicaCount": 3,
         "autoscaling": {"enabled": False},
+        # more than one replica: one keeps serving while the others are replaced
+        "podDisruptionBudget": {"minAvailable": 1},
         "revision": "canary",
         "resources": {"requests": {"cpu": "500m"}},
         "service": {
@@ -64,7 +66,7 @@ def test_node_ports_replicas_resources_revision_and_extra_values():
 
 
 BAD = [
-    ([{"name": "Bad_Name"}], "gateways_list[0] (Bad_Name): name: 'Bad_Name' is not a valid DNS label"),
+    ([{"name": "Bad_Name"}], "gateways_list[0] (Bad_Name): name: 'Bad_Name' is not a valid Kubernetes name"),
     ([{"name": "a"}, {"name": "a"}], "gateways_list[1] (a): name: gateway istio-system/a is already defined by gateways_list[0] (a)"),
     ([{"name": "a", "labels": {"istio": "x"}}], "gateways_list[0] (a): labels.istio: set istio_label instead"),
     ([{"name": "a", "replicas": -1}], "gateways_list[0] (a): replicas: -1 must be a non-negative integer"),

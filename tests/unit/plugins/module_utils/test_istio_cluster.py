@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio_cluster import DiscoveryError, auth_params, node_address, pick_address, select_port
+from ansible_collections.meshops.istio.plugins.module_utils.istio.cluster import DiscoveryError, auth_params, node_address, pick_address, select_port
 
 PORTS = [
     {"name": "status-port", "port": 15021, "nodePort": 31021},

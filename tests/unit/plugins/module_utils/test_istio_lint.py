@@ -4,12 +4,12 @@ import copy
 import pathlib
 
 import pytest
-import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio_lint import has_errors, lint
+from ansible_collections.meshops.istio.plugins.module_utils.istio.lint import has_errors, lint
+from tests.fixtures import scenario
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
-SEED = yaml.safe_load((REPO / "tests" / "integration" / "route_verify" / "seed_objects.yml").read_text())
+SEED = scenario.mesh_objects("default")
 
 
 def seed():

@@ -4,13 +4,13 @@ import copy
 import pathlib
 
 import pytest
-import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio_objects import MeshIndex, hosts_intersection, resolve_host
-from ansible_collections.meshops.istio.plugins.module_utils.istio_routing import ExplainError, agreement, describe_alternative, explain, gateway_labels_for_host
+from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import MeshIndex, hosts_intersection, resolve_host
+from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import ExplainError, agreement, describe_alternative, explain, gateway_labels_for_host
+from tests.fixtures import scenario
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
-SEED = yaml.safe_load((REPO / "tests" / "integration" / "route_verify" / "seed_objects.yml").read_text())
+SEED = scenario.mesh_objects("default")
 
 
 def gw(name, hosts, ns="istio-system", selector=None, port=80, protocol="HTTP", tls=None, servers=None):
@@ -663,7 +663,8 @@ def test_gateway_labels_for_host():
     assert gateway_labels_for_host(index, "httpbin.example.com:80") == {"istio": "ingressgateway"}
     assert gateway_labels_for_host(index, "edition.cnn.com") == {"istio": "egressgateway"}
     assert gateway_labels_for_host(index, "unknown.example.org") is None  # two workloads, none serves it
-    assert gateway_labels_for_host(MeshIndex(SEED[:2]), "unknown.example.org") == {"istio": "ingressgateway"}
+    ingress_only = [scenario.pick(SEED, "Gateway", "httpbin-gateway"), scenario.pick(SEED, "VirtualService", "httpbin")]
+    assert gateway_labels_for_host(MeshIndex(ingress_only), "unknown.example.org") == {"istio": "ingressgateway"}
 
 
 @pytest.mark.parametrize(

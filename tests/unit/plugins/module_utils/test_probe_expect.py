@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.probe_expect import ExpectationError, describe_status, evaluate, parse_expect, parse_status
+from ansible_collections.meshops.istio.plugins.module_utils.probe.expect import ExpectationError, describe_status, evaluate, parse_expect, parse_status
 
 
 def response(status=200, headers=None, body=b"", latency=0.01):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.probe_runner import ProbeSpecError, check_settings, parse_address, prepare
+from ansible_collections.meshops.istio.plugins.module_utils.probe.runner import ProbeSpecError, check_settings, parse_address, prepare
 
 
 @pytest.mark.parametrize(

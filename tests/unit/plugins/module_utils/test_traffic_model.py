@@ -4,29 +4,22 @@ import copy
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import traffic_model as tm
+from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
+from ansible_collections.meshops.istio.plugins.module_utils.models import traffic as tm
+from tests.fixtures import scenario
 
-SEED_INGRESS = [
-    {
-        "name": "httpbin",
-        "hosts": ["httpbin.example.com"],
-        "gateway": {"name": "httpbin-gateway", "port": 80, "protocol": "HTTP"},
-        "http": [{"match": [{"prefix": "/status"}, {"prefix": "/delay"}], "route": [{"host": "httpbin", "port": 8000}]}],
-    }
-]
-SEED_EGRESS = [
-    {
-        "name": "cnn",
-        "host": "edition.cnn.com",
-        "ports": [
-            {"number": 80, "name": "http-port", "protocol": "HTTP"},
-            {"number": 443, "name": "https", "protocol": "HTTPS"},
-        ],
-        "resolution": "DNS",
-    }
-]
-SETTINGS = {"namespace": "httpbin"}
-EGRESS_SVC = "istio-egressgateway.istio-system.svc.cluster.local"
+# The reference scenario as the roles define it (their defaults), and its specification (SEED.md).
+SEED_INGRESS = scenario.ingress_routes()
+SEED_EGRESS = scenario.egress_routes()
+SETTINGS = scenario.settings()
+EGRESS_SVC = SETTINGS["egress_gateway"]["service"]
+
+
+def without_labels(objects):
+    out = copy.deepcopy(objects)
+    for obj in out:
+        obj["metadata"].pop("labels", None)
+    return out
 
 
 def spec_of(objects, kind, name):
@@ -49,66 +42,15 @@ def test_seed_renders_exactly_six_objects(seed):
         ("VirtualService", "httpbin", "httpbin"),
         ("VirtualService", "httpbin", "direct-cnn-through-egress-gateway"),
     ]
-    assert {o["apiVersion"] for o in seed} == {"networking.istio.io/v1"}
+    assert {o["apiVersion"] for o in seed} == {vocab.API_VERSION}
 
 
-def test_seed_ingress_gateway(seed):
-    assert spec_of(seed, "Gateway", "httpbin-gateway")["spec"] == {
-        "selector": {"istio": "ingressgateway"},
-        "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["httpbin.example.com"]}],
-    }
-
-
-def test_seed_ingress_virtualservice(seed):
-    assert spec_of(seed, "VirtualService", "httpbin")["spec"] == {
-        "hosts": ["httpbin.example.com"],
-        "gateways": ["httpbin-gateway"],
-        "http": [
-            {
-                "match": [{"uri": {"prefix": "/status"}}, {"uri": {"prefix": "/delay"}}],
-                "route": [{"destination": {"host": "httpbin", "port": {"number": 8000}}}],
-            }
-        ],
-    }
-
-
-def test_seed_serviceentry(seed):
-    assert spec_of(seed, "ServiceEntry", "cnn")["spec"] == {
-        "hosts": ["edition.cnn.com"],
-        "ports": [
-            {"number": 80, "name": "http-port", "protocol": "HTTP"},
-            {"number": 443, "name": "https", "protocol": "HTTPS"},
-        ],
-        "resolution": "DNS",
-    }
-
-
-def test_seed_egress_gateway(seed):
-    assert spec_of(seed, "Gateway", "istio-egressgateway")["spec"] == {
-        "selector": {"istio": "egressgateway"},
-        "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["edition.cnn.com"]}],
-    }
-
-
-def test_seed_destinationrule(seed):
-    assert spec_of(seed, "DestinationRule", "egressgateway-for-cnn")["spec"] == {"host": EGRESS_SVC, "subsets": [{"name": "cnn"}]}
-
-
-def test_seed_egress_virtualservice(seed):
-    assert spec_of(seed, "VirtualService", "direct-cnn-through-egress-gateway")["spec"] == {
-        "hosts": ["edition.cnn.com"],
-        "gateways": ["istio-egressgateway", "mesh"],
-        "http": [
-            {
-                "match": [{"gateways": ["mesh"], "port": 80}],
-                "route": [{"destination": {"host": EGRESS_SVC, "subset": "cnn", "port": {"number": 80}}, "weight": 100}],
-            },
-            {
-                "match": [{"gateways": ["istio-egressgateway"], "port": 80}],
-                "route": [{"destination": {"host": "edition.cnn.com", "port": {"number": 80}}, "weight": 100}],
-            },
-        ],
-    }
+@pytest.mark.parametrize("index", range(6), ids=[f"{o['kind']} {o['metadata']['name']}" for o in scenario.seed_objects()])
+def test_seed_objects_are_the_specification_field_by_field(seed, index):
+    """Each rendered object is the SEED.md object (tests/fixtures/seed_objects.yml), field by field."""
+    expected = scenario.seed_objects()[index]
+    rendered = spec_of(without_labels(seed), expected["kind"], expected["metadata"]["name"])
+    assert rendered == expected
 
 
 def test_every_object_carries_the_owner_labels(seed):
@@ -155,7 +97,7 @@ def test_https_route_with_tls_and_redirect_route_share_one_gateway():
             "http": [{"route": [{"host": "shop", "port": 80}]}],
         },
     ]
-    objects = tm.render(ingress, [], {"namespace": "shop"})
+    objects = tm.render(ingress, [], dict(SETTINGS, namespace="shop"))
     gateway = spec_of(objects, "Gateway", "shop")
     assert gateway["spec"]["servers"] == [
         {
@@ -174,7 +116,7 @@ def test_hosts_of_routes_on_the_same_gateway_port_are_merged():
         {"name": "a", "hosts": ["a.example.com"], "gateway": {"name": "shared"}, "http": [{"route": [{"host": "a", "port": 80}]}]},
         {"name": "b", "hosts": ["b.example.com", "a.example.com"], "gateway": {"name": "shared"}, "http": [{"route": [{"host": "b", "port": 80}]}]},
     ]
-    objects = tm.render(ingress, [], {})
+    objects = tm.render(ingress, [], SETTINGS)
     assert spec_of(objects, "Gateway", "shared")["spec"]["servers"][0]["hosts"] == ["a.example.com", "b.example.com"]
     assert [o["kind"] for o in objects] == ["Gateway", "VirtualService", "VirtualService"]
 
@@ -202,7 +144,7 @@ def test_canary_weights_timeouts_retries_headers_and_rewrite():
             ],
         }
     ]
-    objects = tm.render(ingress, [], {"namespace": "default"})
+    objects = tm.render(ingress, [], dict(SETTINGS, namespace="default"))
     gateway = spec_of(objects, "Gateway", "gw")
     assert gateway["metadata"]["namespace"] == "istio-system"
     assert gateway["spec"] == {
@@ -242,7 +184,12 @@ def test_egress_routes_share_the_egress_gateway_and_custom_gateway_settings():
         {"name": "one", "host": "one.example.com", "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]},
         {"name": "two", "host": "two.example.com", "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}], "location": "MESH_EXTERNAL"},
     ]
-    settings = {"namespace": "egress", "instance": "team-a", "egress_gateway": {"service": "egw.mesh.svc.cluster.local", "port": 8080, "name": "egw"}}
+    settings = dict(
+        SETTINGS,
+        namespace="egress",
+        instance="team-a",
+        egress_gateway=dict(SETTINGS["egress_gateway"], service="egw.mesh.svc.cluster.local", port=8080, name="egw"),
+    )
     objects = tm.render([], egress, settings)
     gateway = spec_of(objects, "Gateway", "egw")
     assert gateway["spec"]["servers"] == [{"port": {"number": 8080, "name": "http", "protocol": "HTTP"}, "hosts": ["one.example.com", "two.example.com"]}]
@@ -260,7 +207,7 @@ def test_egress_routes_share_the_egress_gateway_and_custom_gateway_settings():
 def test_stale_objects_are_those_the_rendering_no_longer_contains(seed):
     without_egress = tm.render(SEED_INGRESS, [], SETTINGS)
     stale = tm.stale_objects(seed, without_egress)
-    assert sorted(tm.object_key(o) for o in stale) == [
+    assert sorted(vocab.object_id(o) for o in stale) == [
         "DestinationRule httpbin/egressgateway-for-cnn",
         "Gateway httpbin/istio-egressgateway",
         "ServiceEntry httpbin/cnn",
@@ -306,7 +253,7 @@ BAD_INPUTS = [
         "http[0].match[0]: use only one of prefix, exact or regex",
     ),
     (ingress_with(http=[{"match": [{"regex": "(["}], "route": [{"host": "h"}]}]), [], "http[0].match[0].regex: '([' is not a valid regular expression"),
-    (ingress_with(http=[{"match": [{"method": "FETCH"}], "route": [{"host": "h"}]}]), [], "http[0].match[0].method: 'FETCH' is not an HTTP method"),
+    (ingress_with(http=[{"match": [{"method": "FETCH"}], "route": [{"host": "h"}]}]), [], "http[0].match[0].method: 'FETCH' is not one of GET, HEAD"),
     (
         ingress_with(http=[{"match": [{"headers": {"X-Up": {"exact": "a"}}}], "route": [{"host": "h"}]}]),
         [],

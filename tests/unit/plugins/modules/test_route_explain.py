@@ -5,14 +5,14 @@ import functools
 import pathlib
 
 import pytest
-import yaml
 
-from ansible_collections.meshops.istio.plugins.module_utils import istio_cluster
+from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
 from ansible_collections.meshops.istio.plugins.modules import route_explain
+from tests.fixtures import scenario
 from tests.helpers import run_module
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
-SEED = yaml.safe_load((REPO / "tests" / "integration" / "route_verify" / "seed_objects.yml").read_text())
+SEED = scenario.mesh_objects("default")
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def module(capsys):
 
 def broken_seed():
     objects = copy.deepcopy(SEED)
-    objects[1]["spec"]["gateways"] = ["httpbin-gatewy"]
+    scenario.pick(objects, "VirtualService", "httpbin")["spec"]["gateways"] = ["httpbin-gatewy"]
     return objects
 
 
@@ -75,7 +75,7 @@ def test_lint_findings_without_failing(module):
 
 def test_warnings_do_not_fail(module):
     objects = copy.deepcopy(SEED)
-    objects[0]["spec"]["servers"][0]["hosts"].append("extra.example.com")
+    scenario.pick(objects, "Gateway", "httpbin-gateway")["spec"]["servers"][0]["hosts"].append("extra.example.com")
     rc, result = module({"objects": objects, "lint": True})
     assert rc == 0, result
     assert [f["code"] for f in result["findings"]] == ["gateway-host-unserved"]

@@ -41,7 +41,7 @@ import json
 import re
 import traceback
 
-from ansible_collections.meshops.istio.plugins.module_utils.probe_http import ERROR_KINDS
+from ansible_collections.meshops.istio.plugins.module_utils.probe.spec import ERROR_CHOICES, EXPECT_KEYS, JSON_KEYS
 
 try:
     import jmespath
@@ -52,22 +52,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAS_JMESPATH = False
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
 
-EXPECT_KEYS = (
-    "status",
-    "headers",
-    "headers_present",
-    "headers_absent",
-    "headers_regex",
-    "body_contains",
-    "body_not_contains",
-    "body_regex",
-    "json",
-    "max_latency",
-    "min_latency",
-    "error",
-)
-JSON_KEYS = ("query", "equals", "contains", "regex", "present")
-ERROR_CHOICES = (*ERROR_KINDS, "any")
 RESPONSE_KEYS = tuple(k for k in EXPECT_KEYS if k != "error")
 _MISSING = object()
 

@@ -23,41 +23,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from ansible_collections.meshops.istio.plugins.module_utils import probe_http
-from ansible_collections.meshops.istio.plugins.module_utils.probe_expect import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import HTTP_TOKEN
+from ansible_collections.meshops.istio.plugins.module_utils.probe import http as probe_http
+from ansible_collections.meshops.istio.plugins.module_utils.probe.expect import (
     ExpectationError,
     evaluate,
     parse_expect,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.probe.spec import PROBE_KEYS, SETTINGS_DEFAULTS, TLS_KEYS
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-PROBE_KEYS = (
-    "name",
-    "url",
-    "address",
-    "scheme",
-    "host",
-    "path",
-    "method",
-    "headers",
-    "body",
-    "json_body",
-    "tls",
-    "timeout",
-    "expect",
-    "via",
-)
-TLS_KEYS = ("validate_certs", "ca_path", "client_cert", "client_key", "sni")
-SETTINGS_DEFAULTS = {
-    "retries": 0,
-    "delay": 1.0,
-    "timeout": 300.0,
-    "consecutive_successes": 1,
-    "workers": 8,
-    "request_timeout": 10.0,
-    "body_limit": 1048576,
-}
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class ProbeSpecError(ValueError):
@@ -176,9 +151,11 @@ def _prepare_one(raw, index, defaults, settings, errors):
         except (ValueError, TypeError, AttributeError) as exc:
             errors.append("{0}: invalid url {1!r}: {2}".format(where, raw["url"], exc))
             parts = None
+        if parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
+            hint = " (http://{0})".format(raw["url"]) if "://" not in str(raw["url"]) else ""
+            errors.append("{0}: url {1!r} must be http(s)://host[:port]/path{2}".format(where, raw["url"], hint))
+            return None  # host, path and address all come from the url: nothing more to check
         if parts is not None:
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                errors.append("{0}: url {1!r} must be http(s)://host[:port]/path".format(where, raw["url"]))
             scheme, host = parts.scheme, parts.netloc
             path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     address_text = raw.get("address", defaults.get("address"))
@@ -214,7 +191,7 @@ def _prepare_one(raw, index, defaults, settings, errors):
     if not isinstance(path, str) or not (path.startswith("/") or path == "*") or re.search(r"[\s\x00-\x1f]", path):
         errors.append("{0}: path {1!r} must start with / and contain no whitespace".format(where, path))
     method = str(raw.get("method", "GET")).upper()
-    if not _TOKEN.match(method):
+    if not HTTP_TOKEN.match(method):
         errors.append("{0}: method {1!r} is not an HTTP method token".format(where, raw.get("method")))
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict):
@@ -222,7 +199,7 @@ def _prepare_one(raw, index, defaults, settings, errors):
         headers = {}
     clean_headers = {}
     for name, value in headers.items():
-        if not _TOKEN.match(str(name)):
+        if not HTTP_TOKEN.match(str(name)):
             errors.append("{0}: header name {1!r} is invalid".format(where, name))
         elif str(name).lower() == "host":
             errors.append("{0}: set the Host header with 'host', not in headers".format(where))

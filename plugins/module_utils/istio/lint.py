@@ -22,6 +22,8 @@ errors first. Codes:
 * ``route-weights`` (error): weights of a multi-destination route do not add up to 100.
 * ``rule-shadowed`` (warning): an http rule can never match because an earlier rule of the
   same VirtualService matches every request it would match.
+* ``namespace-missing`` (error): an object lives in, or routes to (a cluster-local FQDN), a
+  namespace that does not exist (``missing_namespace_findings``).
 * ``unsupported`` (info): a feature the explanation engine does not model.
 * ``invalid-object`` (error): an object without kind or name.
 """
@@ -30,19 +32,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio_objects import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import (
     MeshIndex,
     exported_to,
     hosts_intersection,
     split_server_host,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.istio_routing import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import (
     MATCH_KEYS,
     Unknown,
     describe_alternative,
     re2_fullmatch,
     resolve_destination,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import split_service_fqdn, weights_total
 
 SEVERITIES = ("error", "warning", "info")
 _NEUTRAL_MATCH_KEYS = ("name", "statPrefix")
@@ -238,10 +241,7 @@ def _check_virtual_service(index, vs, findings):
         if "delegate" in rule:
             findings.append(_finding("info", "unsupported", oid, "{0}: http rule {1} delegates (delegation is not modelled)".format(oid, i)))
         routes = rule.get("route") or []
-        total = 0
         for j, route in enumerate(routes):
-            weight = route.get("weight")
-            total += 100 if weight is None and len(routes) == 1 else int(weight or 0)
             info = resolve_destination(index, route.get("destination"), vs_ns, None)
             for problem in info["problems"]:
                 if problem.startswith("no Service"):
@@ -252,6 +252,7 @@ def _check_virtual_service(index, vs, findings):
                 else:
                     code, severity = "destination-port-missing", "error"
                 findings.append(_finding(severity, code, oid, "{0}: http rule {1} route {2}: {3}".format(oid, i, j, problem)))
+        total = weights_total(routes)
         if len(routes) > 1 and total != 100:
             findings.append(_finding("error", "route-weights", oid, "{0}: http rule {1}: route weights add up to {2}, not 100".format(oid, i, total)))
         for k in range(i):
@@ -284,6 +285,32 @@ def lint(objects, default_namespace="default"):
     for vs in index.virtual_services:
         _check_virtual_service(index, vs, findings)
     findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))
+    return findings
+
+
+def missing_namespace_findings(missing, objects):
+    """Errors for namespaces that do not exist but that objects live in or route to."""
+    index = objects if isinstance(objects, MeshIndex) else MeshIndex(objects)
+    findings = []
+    for namespace in missing:
+        users = [index.oid(obj) for obj in index.gateways.values() if index.ns(obj) == namespace]
+        for vs in index.virtual_services:
+            hosts = [(r.get("destination") or {}).get("host") for rule in (vs.get("spec") or {}).get("http") or [] for r in rule.get("route") or []]
+            if index.ns(vs) == namespace or any(split_service_fqdn(h or "") and split_service_fqdn(h)[1] == namespace for h in hosts):
+                users.append(index.oid(vs))
+        for obj in index.service_entries + index.destination_rules:
+            if index.ns(obj) == namespace or (split_service_fqdn((obj.get("spec") or {}).get("host") or "") or (None, None))[1] == namespace:
+                users.append(index.oid(obj))
+        findings.append(
+            _finding(
+                "error",
+                "namespace-missing",
+                ", ".join(users) or "-",
+                "namespace {0} does not exist; {1} {2} it (a typo in a namespace or in a destination FQDN?)".format(
+                    namespace, ", ".join(users) or "the objects", "use" if len(users) != 1 else "uses"
+                ),
+            )
+        )
     return findings
 
 

@@ -42,7 +42,7 @@ import posixpath
 import re
 from urllib.parse import parse_qsl
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio_objects import (
+from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import (
     MeshIndex,
     exported_to,
     host_matches,
@@ -50,8 +50,8 @@ from ansible_collections.meshops.istio.plugins.module_utils.istio_objects import
     labels_subset,
     split_server_host,
 )
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import HTTP_FAMILY, regex_fullmatch, weights_total
 
-HTTP_FAMILY = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
 MATCH_KEYS = (
     "name",
     "uri",
@@ -82,23 +82,25 @@ PASSIVE_RULE_KEYS = (
     "corsPolicy",
 )
 ACTION_KEYS = ("match", "route", "redirect", "directResponse", "fault")
-REQUEST_KEYS = (
-    "name",
-    "via",
-    "gateway_labels",
-    "host",
-    "port",
-    "scheme",
-    "sni",
-    "path",
-    "method",
-    "headers",
-    "source_namespace",
-    "source_labels",
-    "proxy_namespace",
-    "outbound_traffic_policy",
+# The request the explainer takes, as an Ansible argument spec: route_explain's ``requests``
+# option and every adapter (route_verify's explanations) derive from it.
+REQUEST_OPTIONS = dict(
+    name=dict(type="str"),
+    via=dict(type="str"),
+    gateway_labels=dict(type="dict"),
+    host=dict(type="str", required=True),
+    port=dict(type="int"),
+    scheme=dict(type="str", choices=["http", "https"], default="http"),
+    sni=dict(type="str"),
+    path=dict(type="str", default="/"),
+    method=dict(type="str", default="GET"),
+    headers=dict(type="dict"),
+    source_namespace=dict(type="str", default="default"),
+    source_labels=dict(type="dict"),
+    proxy_namespace=dict(type="str"),
+    outbound_traffic_policy=dict(type="str", choices=["ALLOW_ANY", "REGISTRY_ONLY"], default="ALLOW_ANY"),
 )
-_RE2_UNSUPPORTED = re.compile(r"\(\?[=!<>]|\(\?P=|\\[1-9]|\\[pPzZ]|\\[gG]<|[*+?}]\+")
+REQUEST_KEYS = tuple(REQUEST_OPTIONS)
 
 
 class ExplainError(ValueError):
@@ -119,10 +121,13 @@ def normalize_request(raw, where="request"):
     unknown = sorted(set(raw) - set(REQUEST_KEYS))
     if unknown:
         raise ExplainError("{0}: unknown key(s) {1}; known keys: {2}".format(where, ", ".join(unknown), ", ".join(REQUEST_KEYS)))
+    for key, option in REQUEST_OPTIONS.items():
+        if "default" in option:
+            raw.setdefault(key, option["default"])
     host = raw.get("host")
     if not isinstance(host, str) or not host.strip():
         raise ExplainError("{0}: host is required".format(where))
-    scheme = str(raw.get("scheme", "http")).lower()
+    scheme = str(raw["scheme"]).lower()
     if scheme not in ("http", "https"):
         raise ExplainError("{0}: scheme must be http or https".format(where))
     via = raw.get("via")
@@ -141,13 +146,13 @@ def normalize_request(raw, where="request"):
             raise ExplainError("{0}: port must be an integer".format(where)) from exc
         if not 0 < port < 65536:
             raise ExplainError("{0}: port {1} out of range".format(where, port))
-    path = raw.get("path", "/")
+    path = raw["path"]
     if not isinstance(path, str) or not path.startswith("/"):
         raise ExplainError("{0}: path must start with /".format(where))
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict):
         raise ExplainError("{0}: headers must be a mapping".format(where))
-    policy = str(raw.get("outbound_traffic_policy", "ALLOW_ANY")).upper()
+    policy = str(raw["outbound_traffic_policy"]).upper()
     if policy not in ("ALLOW_ANY", "REGISTRY_ONLY"):
         raise ExplainError("{0}: outbound_traffic_policy must be ALLOW_ANY or REGISTRY_ONLY".format(where))
     host = host.strip()
@@ -161,9 +166,9 @@ def normalize_request(raw, where="request"):
         "scheme": scheme,
         "sni": raw.get("sni"),
         "path": path,
-        "method": str(raw.get("method", "GET")).upper(),
+        "method": str(raw["method"]).upper(),
         "headers": dict((str(k).lower(), str(v)) for k, v in headers.items()),
-        "source_namespace": raw.get("source_namespace", "default"),
+        "source_namespace": raw["source_namespace"],
         "source_labels": raw.get("source_labels"),
         "proxy_namespace": raw.get("proxy_namespace"),
         "outbound_traffic_policy": policy,
@@ -185,13 +190,11 @@ def _split_path(path):
 # matching
 # ----------------------------------------------------------------------------------------
 def re2_fullmatch(pattern, value):
-    """Full match with RE2 semantics for the common subset; Unknown for constructs RE2 lacks."""
-    if _RE2_UNSUPPORTED.search(pattern):
-        raise Unknown("regex {0!r} uses a construct RE2 does not support or Python reads differently".format(pattern))
+    """Full match with RE2 semantics (what Envoy does); Unknown when RE2 rejects the pattern."""
     try:
-        return re.fullmatch(pattern, value) is not None
-    except re.error as exc:
-        raise Unknown("regex {0!r} cannot be evaluated: {1}".format(pattern, exc)) from exc
+        return regex_fullmatch(pattern, value)
+    except ValueError as exc:
+        raise Unknown(str(exc)) from exc
 
 
 def string_match(spec, value, what, ignore_case=False):
@@ -470,7 +473,6 @@ def _apply_action(index, res, rule, vs, client_ns, req):
     routes = rule.get("route") or []
     if not routes:
         return _unsupported(res, "{0} has neither route, redirect nor directResponse".format(where))
-    total = 0
     dests = []
     for route in routes:
         unknown = sorted(set(route) - set(["destination", "weight", "headers"]))
@@ -481,10 +483,10 @@ def _apply_action(index, res, rule, vs, client_ns, req):
             weight = 100 if len(routes) == 1 else 0
         info = resolve_destination(index, route.get("destination"), vs_ns, client_ns)
         info["weight"] = int(weight)
-        total += int(weight)
         dests.append(info)
     res["destinations"] = dests
     live = [d for d in dests if d["weight"] > 0]
+    total = weights_total(routes)
     if len(routes) > 1 and total != 100:
         res["notes"].append("{0}: weights add up to {1}, not 100".format(where, total))
     target = ", ".join(

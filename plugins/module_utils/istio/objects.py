@@ -16,10 +16,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-ISTIO_GROUP = "networking.istio.io"
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import (
+    CLUSTER_DOMAIN,
+    GATEWAY_API_GROUP,
+    ISTIO_GROUP,
+    UNMODELLED_ISTIO_KINDS,
+    name_of,
+    namespace_of,
+    object_id,
+    service_fqdn,
+    split_service_fqdn,
+)
+
 MODELLED_KINDS = ("Gateway", "VirtualService", "ServiceEntry", "DestinationRule", "Service")
-# Kinds that change routing but are not modelled: reported, never guessed.
-UNMODELLED_ISTIO_KINDS = ("Sidecar", "EnvoyFilter", "WorkloadEntry", "WorkloadGroup", "ProxyConfig")
 
 
 class ObjectError(ValueError):
@@ -29,19 +38,6 @@ class ObjectError(ValueError):
 def api_group(obj):
     api_version = obj.get("apiVersion") or ""
     return api_version.split("/", 1)[0] if "/" in api_version else ""
-
-
-def namespace_of(obj, default_namespace="default"):
-    return (obj.get("metadata") or {}).get("namespace") or default_namespace
-
-
-def name_of(obj):
-    return (obj.get("metadata") or {}).get("name")
-
-
-def object_id(obj, default_namespace="default"):
-    """Human id used in messages and findings: ``VirtualService default/httpbin``."""
-    return "{0} {1}/{2}".format(obj.get("kind"), namespace_of(obj, default_namespace), name_of(obj))
 
 
 def flatten(objects):
@@ -57,12 +53,12 @@ def flatten(objects):
             yield obj
 
 
-def resolve_host(host, namespace, domain="cluster.local"):
+def resolve_host(host, namespace, domain=CLUSTER_DOMAIN):
     """Istio's short-name rule: a name without dots is ``name.<namespace>.svc.<domain>``."""
     host = (host or "").strip().lower()
     if not host or host == "*" or "." in host:
         return host
-    return "{0}.{1}.svc.{2}".format(host, namespace, domain)
+    return service_fqdn(host, namespace, domain)
 
 
 def host_matches(pattern, host):
@@ -122,7 +118,7 @@ def _sort_key(obj):
 class MeshIndex(object):
     """Index of the objects that decide where a request goes."""
 
-    def __init__(self, objects, default_namespace="default", domain="cluster.local"):
+    def __init__(self, objects, default_namespace="default", domain=CLUSTER_DOMAIN):
         self.default_namespace = default_namespace
         self.domain = domain
         self.gateways = {}
@@ -149,7 +145,7 @@ class MeshIndex(object):
                 self.service_entries.append(obj)
             elif group == ISTIO_GROUP and kind == "DestinationRule":
                 self.destination_rules.append(obj)
-            elif group in (ISTIO_GROUP, "gateway.networking.k8s.io") or kind in UNMODELLED_ISTIO_KINDS:
+            elif group in (ISTIO_GROUP, GATEWAY_API_GROUP) or kind in UNMODELLED_ISTIO_KINDS:
                 self.unmodelled.append(obj)
         # Istio orders configuration by creation time, then name, then namespace.
         self.virtual_services.sort(key=_sort_key)
@@ -193,7 +189,7 @@ class MeshIndex(object):
 
     # -- registry -------------------------------------------------------------------------
     def service_fqdn(self, namespace, name):
-        return "{0}.{1}.svc.{2}".format(name, namespace, self.domain)
+        return service_fqdn(name, namespace, self.domain)
 
     def find_registry(self, fqdn):
         """Return a dict describing the Service or ServiceEntry for ``fqdn``, or None.
@@ -202,24 +198,21 @@ class MeshIndex(object):
         Services win over ServiceEntries; an exact ServiceEntry host wins over a wildcard.
         """
         fqdn = fqdn.lower()
-        suffix = ".svc." + self.domain
-        if fqdn.endswith(suffix):
-            labels = fqdn[: -len(suffix)].split(".")
-            if len(labels) == 2:
-                svc = self.services.get((labels[1], labels[0]))
-                if svc is not None:
-                    ports = []
-                    for port in (svc.get("spec") or {}).get("ports") or []:
-                        ports.append(
-                            {
-                                "number": port.get("port"),
-                                "name": port.get("name"),
-                                "protocol": _service_port_protocol(port),
-                                "target_port": port.get("targetPort"),
-                                "node_port": port.get("nodePort"),
-                            }
-                        )
-                    return {"kind": "Service", "object": svc, "ports": ports, "host": fqdn}
+        parts = split_service_fqdn(fqdn, self.domain)
+        svc = self.services.get((parts[1], parts[0])) if parts is not None else None
+        if svc is not None:
+            ports = []
+            for port in (svc.get("spec") or {}).get("ports") or []:
+                ports.append(
+                    {
+                        "number": port.get("port"),
+                        "name": port.get("name"),
+                        "protocol": _service_port_protocol(port),
+                        "target_port": port.get("targetPort"),
+                        "node_port": port.get("nodePort"),
+                    }
+                )
+            return {"kind": "Service", "object": svc, "ports": ports, "host": fqdn}
         best = None
         for se in self.service_entries:
             spec = se.get("spec") or {}
@@ -237,11 +230,10 @@ class MeshIndex(object):
 
     def namespace_known(self, fqdn):
         """Whether Services of the namespace of a cluster-local fqdn were given at all."""
-        suffix = ".svc." + self.domain
-        if not fqdn.endswith(suffix):
+        if not fqdn.endswith(".svc." + self.domain):
             return True
-        labels = fqdn[: -len(suffix)].split(".")
-        return len(labels) == 2 and labels[1] in self.service_namespaces
+        parts = split_service_fqdn(fqdn, self.domain)
+        return parts is not None and parts[1] in self.service_namespaces
 
     def destination_rules_for(self, fqdn, client_namespace=None):
         """DestinationRules whose host matches ``fqdn`` and that the client can see."""

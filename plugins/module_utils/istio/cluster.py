@@ -15,36 +15,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import traceback
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
-try:
-    import kubernetes  # noqa: F401 pylint: disable=unused-import
-
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-except ImportError:
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
-
-ISTIO_KINDS = ("Gateway", "VirtualService", "ServiceEntry", "DestinationRule")
-ISTIO_VERSIONS = ("networking.istio.io/v1", "networking.istio.io/v1beta1")
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import OWNED_KINDS, READ_API_VERSIONS
+from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import (  # noqa: F401 - re-exported for the modules
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    api_client,
+    auth_params,
+)
 
 
 class DiscoveryError(Exception):
     """The gateway address cannot be derived from the cluster."""
-
-
-def auth_params(params):
-    """The kubernetes.core auth options out of a module's params."""
-    return dict((k, params.get(k)) for k in AUTH_ARG_SPEC if params.get(k) is not None)
-
-
-def api_client(params):
-    """A kubernetes.core K8SClient built from the module's auth options."""
-    return get_api_client(**auth_params(params))
 
 
 def _port_matches(port, wanted):
@@ -142,6 +123,23 @@ def discover(client, name, namespace, http_port=None, https_port=None, prefer="a
     }
 
 
+def missing_namespaces(client, namespaces):
+    """The namespaces of the list that do not exist."""
+    resource = client.resource("Namespace", "v1")
+    missing = []
+    for name in namespaces:
+        if name == "*":
+            continue
+        try:
+            resource.get(name=name)
+        except Exception as exc:  # pylint: disable=broad-except
+            if getattr(exc, "status", None) == 404:
+                missing.append(name)
+            else:
+                raise
+    return missing
+
+
 def read_objects(client, namespaces):
     """Gateways, VirtualServices, ServiceEntries, DestinationRules and Services of namespaces.
 
@@ -149,9 +147,9 @@ def read_objects(client, namespaces):
     """
     scopes = [None] if "*" in namespaces else list(namespaces)
     objects = []
-    for kind in ISTIO_KINDS:
+    for kind in OWNED_KINDS:
         resource = None
-        for api_version in ISTIO_VERSIONS:
+        for api_version in READ_API_VERSIONS:
             try:
                 resource = client.resource(kind, api_version)
                 break

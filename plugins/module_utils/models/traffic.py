@@ -1,0 +1,773 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) meshops.istio contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The compact traffic data model of meshops.istio.traffic.
+
+Two lists describe the traffic: ingress routes (a Gateway and a VirtualService exposing a
+service in the mesh) and egress routes (a ServiceEntry and, through the egress gateway, a
+Gateway, a DestinationRule and a VirtualService). Their schema is ``INGRESS_ROUTE_OPTIONS``
+and ``EGRESS_ROUTE_OPTIONS`` (Ansible argument-spec dicts; the role's argument spec is tested
+against them). ``validate`` returns every problem of every route, each naming the route and
+the field; ``render`` turns valid routes into Istio objects. The role validates everything
+before it applies anything.
+
+The gateways the routes go through are not spelled out here: the caller passes their
+identity in ``settings`` (``ingress_gateway``/``egress_gateway``, derived from the gateways
+role's list by ``models.gateways.identity``).
+
+Pure Python, no Ansible import: used by the filter plugins, the tests and the benchmarks.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
+from ansible_collections.meshops.istio.plugins.module_utils.models import common
+from ansible_collections.meshops.istio.plugins.module_utils.models.common import show
+
+INGRESS_PROTOCOLS = ("HTTP", "HTTPS", "HTTP2")
+SERVICE_ENTRY_PROTOCOLS = ("HTTP", "HTTPS", "HTTP2", "GRPC", "TCP", "TLS", "MONGO")
+RESOLUTIONS = ("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN")
+LOCATIONS = ("MESH_EXTERNAL", "MESH_INTERNAL")
+TLS_MODES = ("SIMPLE", "MUTUAL")
+URI_MATCH_KINDS = ("prefix", "exact", "regex")
+STRING_MATCH_KINDS = ("exact", "prefix", "regex")
+
+# -- the schema (Ansible argument-spec dicts) -------------------------------------------------
+MATCH_OPTIONS = dict(
+    prefix=dict(type="str"),
+    exact=dict(type="str"),
+    regex=dict(type="str"),
+    method=dict(type="str", choices=list(vocab.HTTP_METHODS)),
+    headers=dict(type="dict"),
+    port=dict(type="int"),
+)
+DESTINATION_OPTIONS = dict(
+    host=dict(type="str", required=True),
+    port=dict(type="int"),
+    subset=dict(type="str"),
+    weight=dict(type="int"),
+)
+RETRY_OPTIONS = dict(
+    attempts=dict(type="int", required=True),
+    per_try_timeout=dict(type="str"),
+    retry_on=dict(type="str"),
+)
+REWRITE_OPTIONS = dict(uri=dict(type="str"), authority=dict(type="str"))
+RULE_OPTIONS = dict(
+    name=dict(type="str"),
+    match=dict(type="list", elements="dict", options=MATCH_OPTIONS),
+    route=dict(type="list", elements="dict", required=True, options=DESTINATION_OPTIONS),
+    timeout=dict(type="str"),
+    retries=dict(type="dict", options=RETRY_OPTIONS),
+    rewrite=dict(type="dict", options=REWRITE_OPTIONS),
+)
+TLS_OPTIONS = dict(
+    mode=dict(type="str", choices=list(TLS_MODES), default="SIMPLE"),
+    credential_name=dict(type="str", required=True),
+)
+GATEWAY_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    selector=dict(type="dict"),
+    port=dict(type="int"),
+    port_name=dict(type="str"),
+    protocol=dict(type="str", choices=list(INGRESS_PROTOCOLS), default="HTTP"),
+    tls=dict(type="dict", options=TLS_OPTIONS),
+    https_redirect=dict(type="bool", default=False),
+)
+INGRESS_ROUTE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    hosts=dict(type="list", elements="str", required=True),
+    gateway=dict(type="dict", required=True, options=GATEWAY_OPTIONS),
+    http=dict(type="list", elements="dict", required=True, options=RULE_OPTIONS),
+)
+EGRESS_PORT_OPTIONS = dict(
+    number=dict(type="int", required=True),
+    name=dict(type="str", required=True),
+    protocol=dict(type="str", required=True, choices=list(SERVICE_ENTRY_PROTOCOLS)),
+)
+EGRESS_GATEWAY_OPTIONS = dict(
+    enabled=dict(type="bool", default=True),
+    name=dict(type="str"),
+    selector=dict(type="dict"),
+    service=dict(type="str"),
+    port=dict(type="int"),
+    route_port=dict(type="int"),
+)
+EGRESS_ROUTE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    host=dict(type="str", required=True),
+    ports=dict(type="list", elements="dict", required=True, options=EGRESS_PORT_OPTIONS),
+    resolution=dict(type="str", choices=list(RESOLUTIONS), default="DNS"),
+    location=dict(type="str", choices=list(LOCATIONS)),
+    egress_gateway=dict(type="raw"),
+)
+# The gateways the routes use, as the role passes them (see models.gateways.identity).
+GATEWAY_IDENTITY_OPTIONS = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    selector=dict(type="dict"),
+    service=dict(type="str"),
+    port=dict(type="int"),
+)
+SETTINGS_OPTIONS = dict(
+    namespace=dict(type="str", default="default"),
+    instance=dict(type="str", default="default"),
+    ingress_gateway=dict(type="dict", options=GATEWAY_IDENTITY_OPTIONS),
+    egress_gateway=dict(type="dict", options=GATEWAY_IDENTITY_OPTIONS),
+)
+# Lists whose absence the model reports itself ("needs at least one ...").
+_LISTS_CHECKED_BY_THE_MODEL = ("hosts", "http", "route", "ports")
+
+
+class TrafficModelError(ValueError):
+    """Raised by render() when the routes are not valid; carries every error."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super(TrafficModelError, self).__init__("\n".join(self.errors))
+
+
+def merge_settings(settings=None):
+    """Settings with defaults filled; the gateway identities are merged key by key."""
+    merged = {
+        "namespace": SETTINGS_OPTIONS["namespace"]["default"],
+        "instance": SETTINGS_OPTIONS["instance"]["default"],
+        "ingress_gateway": {},
+        "egress_gateway": {"port": 80},
+    }
+    for key, value in (settings or {}).items():
+        if value is None:
+            continue
+        if key in ("ingress_gateway", "egress_gateway") and isinstance(value, dict):
+            merged[key].update(dict((k, v) for k, v in value.items() if v is not None))
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_structure(problems, where, route, options):
+    """Keys, types and choices; the lists the model explains itself are not 'required' here."""
+    relaxed = _relax_required(options)
+    return common.check_options(problems, where, None, route, relaxed)
+
+
+def _relax_required(options):
+    out = {}
+    for key, given in options.items():
+        option = dict(given)
+        if key in _LISTS_CHECKED_BY_THE_MODEL:
+            option.pop("required", None)
+        if option.get("options"):
+            option["options"] = _relax_required(option["options"])
+        out[key] = option
+    return out
+
+
+# -- ingress --------------------------------------------------------------------------------
+def _validate_match(problems, where, field, match):
+    if not isinstance(match, dict):
+        return
+    uri_kinds = [k for k in URI_MATCH_KINDS if match.get(k) is not None]
+    if len(uri_kinds) > 1:
+        problems.add(where, field, "use only one of prefix, exact or regex (found %s)" % ", ".join(uri_kinds))
+    for kind in uri_kinds:
+        value = match[kind]
+        if not isinstance(value, str):
+            continue
+        if not value:
+            problems.add(where, "%s.%s" % (field, kind), "must be a non-empty string")
+        elif kind in ("prefix", "exact") and not value.startswith("/"):
+            problems.add(where, "%s.%s" % (field, kind), "%s must start with '/'" % show(value))
+        elif kind == "regex":
+            common.check_regex(problems, where, "%s.regex" % field, value)
+    port = match.get("port")
+    if common.is_int(port):
+        common.check_port(problems, where, "%s.port" % field, port)
+    headers = match.get("headers")
+    if headers is None:
+        return
+    if not isinstance(headers, dict) or not headers:
+        problems.add(where, "%s.headers" % field, "must map header names to {exact|prefix|regex: value}, got %s" % show(headers))
+        return
+    for name, cond in headers.items():
+        hfield = "%s.headers.%s" % (field, name)
+        if not isinstance(name, str) or not vocab.HEADER_NAME.match(name):
+            problems.add(where, hfield, "header names must be lower case HTTP tokens")
+        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in STRING_MATCH_KINDS:
+            problems.add(where, hfield, "must be exactly one of {exact: v}, {prefix: v} or {regex: v}, got %s" % show(cond))
+        elif not isinstance(next(iter(cond.values())), str):
+            problems.add(where, hfield, "the value to match must be a string, got %s" % show(next(iter(cond.values()))))
+        elif "regex" in cond:
+            common.check_regex(problems, where, "%s.regex" % hfield, cond["regex"])
+
+
+def _validate_destination(problems, where, field, dest):
+    if not isinstance(dest, dict):
+        return
+    if dest.get("host") is not None:
+        common.check_host(problems, where, "%s.host" % field, dest.get("host"))
+    if common.is_int(dest.get("port")):
+        common.check_port(problems, where, "%s.port" % field, dest["port"])
+    if isinstance(dest.get("subset"), str):
+        common.check_name(problems, where, "%s.subset" % field, dest["subset"], label=True)
+    weight = dest.get("weight")
+    if common.is_int(weight) and not 0 <= weight <= 100:
+        problems.add(where, "%s.weight" % field, "%s must be an integer from 0 to 100" % show(weight))
+
+
+def _validate_rule(problems, where, field, rule):
+    if not isinstance(rule, dict):
+        return
+    matches = rule.get("match")
+    if isinstance(matches, list):
+        for mindex, match in enumerate(matches):
+            _validate_match(problems, where, "%s.match[%d]" % (field, mindex), match)
+    route = rule.get("route")
+    if route is None or route == []:
+        problems.add(where, "%s.route" % field, "needs at least one destination, for example [{host: httpbin, port: 8000}]")
+    elif isinstance(route, list):
+        for dindex, dest in enumerate(route):
+            _validate_destination(problems, where, "%s.route[%d]" % (field, dindex), dest)
+        weights = [d.get("weight") for d in route if isinstance(d, dict)]
+        problem = vocab.weights_problem(weights)
+        if problem:
+            problems.add(where, "%s.route" % field, problem)
+    if isinstance(rule.get("timeout"), str):
+        common.check_duration(problems, where, "%s.timeout" % field, rule["timeout"])
+    retries = rule.get("retries")
+    if isinstance(retries, dict):
+        attempts = retries.get("attempts")
+        if common.is_int(attempts) and attempts < 0:
+            problems.add(where, "%s.retries.attempts" % field, "%s must be a non-negative integer" % show(attempts))
+        if isinstance(retries.get("per_try_timeout"), str):
+            common.check_duration(problems, where, "%s.retries.per_try_timeout" % field, retries["per_try_timeout"])
+        if isinstance(retries.get("retry_on"), str):
+            for problem in vocab.retry_on_problems(retries["retry_on"]):
+                problems.add(where, "%s.retries.retry_on" % field, problem)
+    rewrite = rule.get("rewrite")
+    if isinstance(rewrite, dict):
+        if not rewrite:
+            problems.add(where, "%s.rewrite" % field, "must set uri and/or authority")
+        uri = rewrite.get("uri")
+        if isinstance(uri, str) and not uri.startswith("/"):
+            problems.add(where, "%s.rewrite.uri" % field, "%s must start with '/'" % show(uri))
+        authority = rewrite.get("authority")
+        if isinstance(authority, str):
+            common.check_host(problems, where, "%s.rewrite.authority" % field, authority, allow_wildcard=False)
+
+
+def _gateway_of(route, settings):
+    """The ingress Gateway a route asks for, with defaults filled in."""
+    gateway = route.get("gateway") if isinstance(route.get("gateway"), dict) else {}
+    protocol = gateway.get("protocol") or "HTTP"
+    selector = gateway.get("selector")
+    if selector is None:
+        selector = settings["ingress_gateway"].get("selector")
+    return {
+        "name": gateway.get("name"),
+        "namespace": gateway.get("namespace") or route.get("namespace") or settings["namespace"],
+        "selector": selector,
+        "port": gateway.get("port") if gateway.get("port") is not None else (443 if protocol == "HTTPS" else 80),
+        "port_name": gateway.get("port_name") or (str(protocol).lower() if isinstance(protocol, str) else None),
+        "protocol": protocol,
+        "tls": gateway.get("tls"),
+        "https_redirect": bool(gateway.get("https_redirect")),
+    }
+
+
+def _validate_ingress_gateway(problems, where, route, settings, seen):
+    raw = route.get("gateway")
+    if raw is None:
+        problems.add(where, "gateway", "is required: a mapping with at least the Gateway name, for example {name: httpbin-gateway}")
+        return
+    if not isinstance(raw, dict):
+        return
+    gateway = _gateway_of(route, settings)
+    if gateway["name"] is not None:
+        common.check_name(problems, where, "gateway.name", gateway["name"])
+    if raw.get("namespace") is not None and isinstance(raw.get("namespace"), str):
+        common.check_namespace(problems, where, "gateway.namespace", raw["namespace"])
+    if gateway["selector"] is None:
+        problems.add(where, "gateway.selector", "no ingress gateway is known: set gateway.selector, or install one with the gateways role")
+    elif raw.get("selector") is None or isinstance(raw.get("selector"), dict):
+        common.check_selector(problems, where, "gateway.selector", gateway["selector"])
+    if common.is_int(gateway["port"]):
+        common.check_port(problems, where, "gateway.port", gateway["port"])
+    if isinstance(gateway["port_name"], str) and not vocab.DNS1123_LABEL.match(gateway["port_name"]):
+        problems.add(where, "gateway.port_name", "%s is not a valid port name" % show(gateway["port_name"]))
+    tls = gateway["tls"]
+    if gateway["protocol"] == "HTTPS":
+        if tls is None:
+            problems.add(where, "gateway.tls", "is required with protocol HTTPS: {mode: SIMPLE, credential_name: <secret>}")
+        elif isinstance(tls, dict) and isinstance(tls.get("credential_name"), str):
+            common.check_name(problems, where, "gateway.tls.credential_name", tls["credential_name"])
+    elif tls is not None:
+        problems.add(where, "gateway.tls", "is only valid with protocol HTTPS (protocol is %s)" % gateway["protocol"])
+    if gateway["https_redirect"] and gateway["protocol"] != "HTTP":
+        problems.add(where, "gateway.https_redirect", "is only valid with protocol HTTP")
+    _check_gateway_sharing(problems, where, "gateway", gateway, route.get("name"), seen)
+
+
+def _selector_key(selector):
+    return tuple(sorted((str(k), str(v)) for k, v in (selector or {}).items())) if isinstance(selector, dict) else None
+
+
+def _check_gateway_sharing(problems, where, field, gateway, route_name, seen):
+    """Routes that share a Gateway, or a port of the same gateway workload, must agree."""
+    key = (gateway["namespace"], gateway["name"])
+    previous = seen["gateways"].get(key)
+    if previous is not None and previous["selector"] != gateway["selector"]:
+        problems.add(
+            where,
+            "%s.selector" % field,
+            "Gateway %s/%s is also used by route %s with selector %s" % (key[0], key[1], previous["route"], previous["selector"]),
+        )
+    if previous is not None and previous["port"] == gateway["port"] and (previous["protocol"], previous["tls"]) != (gateway["protocol"], gateway["tls"]):
+        problems.add(
+            where,
+            field,
+            "Gateway %s/%s port %s is also used by route %s with another protocol or TLS setting" % (key[0], key[1], gateway["port"], previous["route"]),
+        )
+    if previous is None:
+        seen["gateways"][key] = dict(gateway, route=route_name)
+    # Istio keeps one server per port of a gateway workload: two Gateway objects that put the
+    # same port of the same pods under different protocols leave one of them dead.
+    workload = _selector_key(gateway["selector"])
+    if workload is None or not common.is_int(gateway["port"]):
+        return
+    port_key = (workload, gateway["port"])
+    other = seen["ports"].get(port_key)
+    if other is None:
+        seen["ports"][port_key] = {"gateway": key, "protocol": gateway["protocol"], "route": route_name}
+    elif other["gateway"] != key and other["protocol"] != gateway["protocol"]:
+        problems.add(
+            where,
+            "%s.protocol" % field,
+            "port %d of the gateway pods %s is %s here but %s in Gateway %s/%s (route %s); Istio keeps only one of them and the other "
+            "route never answers: use another port or the same protocol"
+            % (gateway["port"], gateway["selector"], gateway["protocol"], other["protocol"], other["gateway"][0], other["gateway"][1], other["route"]),
+        )
+
+
+def _validate_ingress(problems, index, route, settings, seen):
+    where = common.where("traffic_ingress_routes", index, route)
+    if not _check_structure(problems, where, route, INGRESS_ROUTE_OPTIONS):
+        return
+    if isinstance(route.get("name"), str):
+        common.check_name(problems, where, "name", route["name"])
+    namespace = route.get("namespace") or settings["namespace"]
+    if isinstance(namespace, str):
+        common.check_namespace(problems, where, "namespace", namespace)
+    hosts = route.get("hosts")
+    if hosts is None or hosts == []:
+        problems.add(where, "hosts", "needs at least one host, for example [httpbin.example.com]")
+    elif isinstance(hosts, list):
+        for hindex, host in enumerate(hosts):
+            if isinstance(host, str):
+                common.check_host(problems, where, "hosts[%d]" % hindex, host)
+        if len(set(map(str, hosts))) != len(hosts):
+            problems.add(where, "hosts", "lists a host twice")
+    _validate_ingress_gateway(problems, where, route, settings, seen)
+    rules = route.get("http")
+    if rules is None or rules == []:
+        problems.add(where, "http", "needs at least one rule with a route")
+    elif isinstance(rules, list):
+        for rindex, rule in enumerate(rules):
+            _validate_rule(problems, where, "http[%d]" % rindex, rule)
+    vs_key = (namespace, route.get("name"))
+    if vs_key in seen["virtualservices"]:
+        problems.add(where, "name", "VirtualService %s/%s is already defined by %s" % (vs_key[0], vs_key[1], seen["virtualservices"][vs_key]))
+    else:
+        seen["virtualservices"][vs_key] = where
+
+
+# -- egress ---------------------------------------------------------------------------------
+def _egress_gateway_of(route, settings):
+    raw = route.get("egress_gateway")
+    if raw is False:
+        raw = {"enabled": False}
+    raw = raw if isinstance(raw, dict) else {}
+    merged = dict(settings["egress_gateway"])
+    merged.update(dict((k, v) for k, v in raw.items() if v is not None))
+    merged["enabled"] = raw.get("enabled", True) is not False
+    return merged
+
+
+def _egress_route_port(route, gateway):
+    """The external port routed through the egress gateway: explicit, else the first HTTP port."""
+    if gateway.get("route_port") is not None:
+        return gateway["route_port"]
+    for port in route.get("ports") or []:
+        if isinstance(port, dict) and port.get("protocol") in ("HTTP", "HTTP2"):
+            return port.get("number")
+    return None
+
+
+def _validate_egress_ports(problems, where, ports):
+    numbers, names = set(), set()
+    if ports is None or ports == []:
+        problems.add(where, "ports", "needs at least one port, for example {number: 80, name: http-port, protocol: HTTP}")
+        return numbers
+    if not isinstance(ports, list):
+        return numbers
+    for pindex, port in enumerate(ports):
+        field = "ports[%d]" % pindex
+        if not isinstance(port, dict):
+            continue
+        number = port.get("number")
+        if common.is_int(number) and common.check_port(problems, where, "%s.number" % field, number):
+            if number in numbers:
+                problems.add(where, "%s.number" % field, "port %d is listed twice" % number)
+            numbers.add(number)
+        name = port.get("name")
+        if isinstance(name, str):
+            if not vocab.DNS1123_LABEL.match(name):
+                problems.add(where, "%s.name" % field, "%s is not a valid port name" % show(name))
+            elif name in names:
+                problems.add(where, "%s.name" % field, "port name %s is used twice" % show(name))
+            else:
+                names.add(name)
+    return numbers
+
+
+def _validate_egress_gateway(problems, where, route, settings, seen, numbers, namespace):
+    raw = route.get("egress_gateway")
+    if raw is not None and raw is not False and not isinstance(raw, dict):
+        problems.add(where, "egress_gateway", "must be a mapping (or false to reach the host directly), got %s %s" % (common.kind_of(raw), show(raw)))
+        return None
+    if isinstance(raw, dict):
+        common.check_options(problems, where, "egress_gateway", raw, EGRESS_GATEWAY_OPTIONS)
+    gateway = _egress_gateway_of(route, settings)
+    if not gateway["enabled"]:
+        return gateway
+    if gateway.get("name") is None or gateway.get("service") is None or gateway.get("selector") is None:
+        problems.add(
+            where,
+            "egress_gateway",
+            "no egress gateway is known: install one with the gateways role (a gateway with direction: egress), "
+            "set egress_gateway {name, selector, service}, or egress_gateway: false to reach the host directly",
+        )
+        return None
+    if isinstance(gateway.get("name"), str):
+        common.check_name(problems, where, "egress_gateway.name", gateway["name"])
+    if isinstance(gateway.get("selector"), dict):
+        common.check_selector(problems, where, "egress_gateway.selector", gateway["selector"])
+    service = gateway.get("service")
+    service_ok = isinstance(service, str) and common.check_host(problems, where, "egress_gateway.service", service, allow_wildcard=False)
+    if service_ok and vocab.split_service_fqdn(service) is None:
+        problems.add(
+            where,
+            "egress_gateway.service",
+            "%s is not the FQDN of a Kubernetes Service (<name>.<namespace>.svc.%s, for example %s)"
+            % (show(service), vocab.CLUSTER_DOMAIN, vocab.service_fqdn("istio-egressgateway", "istio-system")),
+        )
+    if common.is_int(gateway.get("port")):
+        common.check_port(problems, where, "egress_gateway.port", gateway["port"])
+    route_port = _egress_route_port(route, gateway)
+    if route_port is None:
+        problems.add(where, "ports", "routing through the egress gateway needs an HTTP port (or set egress_gateway.route_port)")
+    elif numbers and route_port not in numbers:
+        problems.add(
+            where, "egress_gateway.route_port", "%s is not one of the route's ports (%s)" % (show(route_port), ", ".join(str(n) for n in sorted(numbers)))
+        )
+    identity = {
+        "name": gateway.get("name"),
+        "namespace": namespace,
+        "selector": gateway.get("selector"),
+        "port": gateway.get("port"),
+        "protocol": "HTTP",
+        "tls": None,
+    }
+    key = (namespace, gateway.get("name"))
+    if key in seen["gateways"] and seen["gateways"][key].get("ingress"):
+        problems.add(where, "egress_gateway.name", "Gateway %s/%s is also an ingress route's gateway; use another name" % key)
+    else:
+        previous = seen["gateways"].get(key)
+        if previous is not None and previous["selector"] != gateway.get("selector"):
+            problems.add(
+                where,
+                "egress_gateway.selector",
+                "Gateway %s/%s is also used by egress route %s with selector %s" % (key[0], key[1], previous["route"], previous["selector"]),
+            )
+        elif previous is None:
+            _check_gateway_sharing(problems, where, "egress_gateway", identity, route.get("name"), seen)
+    return gateway
+
+
+def _validate_egress(problems, index, route, settings, seen):
+    where = common.where("traffic_egress_routes", index, route)
+    if not _check_structure(problems, where, route, EGRESS_ROUTE_OPTIONS):
+        return
+    if isinstance(route.get("name"), str):
+        common.check_name(problems, where, "name", route["name"], label=True)
+    namespace = route.get("namespace") or settings["namespace"]
+    if isinstance(namespace, str):
+        common.check_namespace(problems, where, "namespace", namespace)
+    resolution = route.get("resolution") or "DNS"
+    host = route.get("host")
+    if isinstance(host, str):
+        common.check_host(
+            problems,
+            where,
+            "host",
+            host,
+            allow_wildcard=resolution == "NONE",
+            wildcard_hint=" with resolution %s (a wildcard host needs resolution: NONE)" % resolution,
+        )
+    if resolution == "STATIC":
+        problems.add(
+            where,
+            "resolution",
+            "STATIC needs the endpoints' addresses, which this data model does not carry, so the ServiceEntry could never resolve; "
+            "use DNS (or NONE for a wildcard host)",
+        )
+    numbers = _validate_egress_ports(problems, where, route.get("ports"))
+    gateway = _validate_egress_gateway(problems, where, route, settings, seen, numbers, namespace)
+    se_key = (namespace, route.get("name"))
+    if se_key in seen["serviceentries"]:
+        problems.add(where, "name", "ServiceEntry %s/%s is already defined by %s" % (se_key[0], se_key[1], seen["serviceentries"][se_key]))
+    else:
+        seen["serviceentries"][se_key] = where
+    if gateway is not None and gateway["enabled"]:
+        vs_key = (namespace, "direct-%s-through-egress-gateway" % route.get("name"))
+        if vs_key in seen["virtualservices"]:
+            problems.add(where, "name", "VirtualService %s/%s is already defined by %s" % (vs_key[0], vs_key[1], seen["virtualservices"][vs_key]))
+        else:
+            seen["virtualservices"][vs_key] = where
+
+
+def validate(ingress_routes, egress_routes, settings=None):
+    """Return the list of problems (empty when the routes are valid). Never raises on bad data."""
+    settings = merge_settings(settings)
+    problems = common.Problems()
+    if not isinstance(settings.get("namespace"), str) or not vocab.DNS1123_LABEL.match(settings.get("namespace") or ""):
+        problems.add("traffic_namespace", None, "%s is not a valid namespace name" % show(settings.get("namespace")))
+    instance = settings.get("instance")
+    if not isinstance(instance, str) or not instance or len(instance) > 63 or not vocab.LABEL_VALUE.match(instance):
+        problems.add("traffic_instance", None, "%s must be a valid label value (letters, digits, '-', '_', '.')" % show(instance))
+    seen = {"gateways": {}, "ports": {}, "virtualservices": {}, "serviceentries": {}}
+    for name, routes in (("traffic_ingress_routes", ingress_routes), ("traffic_egress_routes", egress_routes)):
+        if routes is not None and not isinstance(routes, list):
+            problems.add(name, None, "must be a list of routes, got %s %s" % (common.kind_of(routes), show(routes)))
+    for index, route in enumerate(ingress_routes if isinstance(ingress_routes, list) else []):
+        _validate_ingress(problems, index, route, settings, seen)
+    for key in seen["gateways"]:
+        seen["gateways"][key]["ingress"] = True
+    for index, route in enumerate(egress_routes if isinstance(egress_routes, list) else []):
+        _validate_egress(problems, index, route, settings, seen)
+    return problems.messages
+
+
+# -- rendering ------------------------------------------------------------------------------
+def _metadata(name, namespace, settings, routes):
+    return {"name": name, "namespace": namespace, "labels": vocab.owned_labels(settings["instance"], routes)}
+
+
+def _render_match(match):
+    rendered = {}
+    for kind in URI_MATCH_KINDS:
+        if match.get(kind) is not None:
+            rendered["uri"] = {kind: match[kind]}
+    if match.get("method") is not None:
+        rendered["method"] = {"exact": match["method"]}
+    if match.get("headers"):
+        rendered["headers"] = dict((name, dict(cond)) for name, cond in sorted(match["headers"].items()))
+    if match.get("port") is not None:
+        rendered["port"] = match["port"]
+    return rendered
+
+
+def _render_destination(dest):
+    destination = {"host": dest["host"]}
+    if dest.get("subset") is not None:
+        destination["subset"] = dest["subset"]
+    if dest.get("port") is not None:
+        destination["port"] = {"number": dest["port"]}
+    rendered = {"destination": destination}
+    if dest.get("weight") is not None:
+        rendered["weight"] = dest["weight"]
+    return rendered
+
+
+def _render_rule(rule):
+    rendered = {}
+    if rule.get("name"):
+        rendered["name"] = rule["name"]
+    if rule.get("match"):
+        rendered["match"] = [_render_match(m) for m in rule["match"]]
+    if rule.get("rewrite"):
+        rendered["rewrite"] = dict((k, v) for k, v in rule["rewrite"].items() if v is not None)
+    rendered["route"] = [_render_destination(d) for d in rule["route"]]
+    if rule.get("timeout"):
+        rendered["timeout"] = rule["timeout"]
+    if rule.get("retries"):
+        retries = {"attempts": rule["retries"]["attempts"]}
+        if rule["retries"].get("per_try_timeout"):
+            retries["perTryTimeout"] = rule["retries"]["per_try_timeout"]
+        if rule["retries"].get("retry_on"):
+            retries["retryOn"] = rule["retries"]["retry_on"]
+        rendered["retries"] = retries
+    return rendered
+
+
+def _gateway_ref(gateway_ns, gateway_name, route_ns):
+    return gateway_name if gateway_ns == route_ns else "%s/%s" % (gateway_ns, gateway_name)
+
+
+def render(ingress_routes, egress_routes, settings=None):
+    """Render valid routes into Istio objects (dicts), in the order they are applied."""
+    errors = validate(ingress_routes, egress_routes, settings)
+    if errors:
+        raise TrafficModelError(errors)
+    settings = merge_settings(settings)
+    gateways = {}  # (ns, name) -> {"selector", "servers": {(port, protocol): server}, "routes": []}
+    virtualservices, serviceentries, destinationrules = [], [], []
+
+    def gateway_entry(namespace, name, selector, route_name):
+        entry = gateways.setdefault((namespace, name), {"selector": selector, "servers": {}, "order": [], "routes": []})
+        if route_name not in entry["routes"]:
+            entry["routes"].append(route_name)
+        return entry
+
+    def add_server(entry, port_number, port_name, protocol, hosts, tls=None):
+        key = (port_number, protocol)
+        server = entry["servers"].get(key)
+        if server is None:
+            server = {"port": {"number": port_number, "name": port_name, "protocol": protocol}, "hosts": []}
+            if tls is not None:
+                server["tls"] = tls
+            entry["servers"][key] = server
+            entry["order"].append(key)
+        for host in hosts:
+            if host not in server["hosts"]:
+                server["hosts"].append(host)
+
+    for route in ingress_routes or []:
+        namespace = route.get("namespace") or settings["namespace"]
+        gateway = _gateway_of(route, settings)
+        entry = gateway_entry(gateway["namespace"], gateway["name"], dict(gateway["selector"]), route["name"])
+        tls = None
+        if gateway["protocol"] == "HTTPS":
+            tls = {"mode": gateway["tls"].get("mode") or "SIMPLE", "credentialName": gateway["tls"]["credential_name"]}
+        elif gateway["https_redirect"]:
+            tls = {"httpsRedirect": True}
+        add_server(entry, gateway["port"], gateway["port_name"], gateway["protocol"], route["hosts"], tls)
+        virtualservices.append(
+            {
+                "apiVersion": vocab.API_VERSION,
+                "kind": "VirtualService",
+                "metadata": _metadata(route["name"], namespace, settings, [route["name"]]),
+                "spec": {
+                    "hosts": list(route["hosts"]),
+                    "gateways": [_gateway_ref(gateway["namespace"], gateway["name"], namespace)],
+                    "http": [_render_rule(rule) for rule in route["http"]],
+                },
+            }
+        )
+
+    for route in egress_routes or []:
+        namespace = route.get("namespace") or settings["namespace"]
+        name = route["name"]
+        spec = {
+            "hosts": [route["host"]],
+            "ports": [{"number": p["number"], "name": p["name"], "protocol": p["protocol"]} for p in route["ports"]],
+            "resolution": route.get("resolution") or "DNS",
+        }
+        if route.get("location"):
+            spec["location"] = route["location"]
+        serviceentries.append({"apiVersion": vocab.API_VERSION, "kind": "ServiceEntry", "metadata": _metadata(name, namespace, settings, [name]), "spec": spec})
+        gateway = _egress_gateway_of(route, settings)
+        if not gateway["enabled"]:
+            continue
+        route_port = _egress_route_port(route, gateway)
+        entry = gateway_entry(namespace, gateway["name"], dict(gateway["selector"]), name)
+        add_server(entry, gateway["port"], "http", "HTTP", [route["host"]])
+        destinationrules.append(
+            {
+                "apiVersion": vocab.API_VERSION,
+                "kind": "DestinationRule",
+                "metadata": _metadata("egressgateway-for-%s" % name, namespace, settings, [name]),
+                "spec": {"host": gateway["service"], "subsets": [{"name": name}]},
+            }
+        )
+        virtualservices.append(
+            {
+                "apiVersion": vocab.API_VERSION,
+                "kind": "VirtualService",
+                "metadata": _metadata("direct-%s-through-egress-gateway" % name, namespace, settings, [name]),
+                "spec": {
+                    "hosts": [route["host"]],
+                    "gateways": [gateway["name"], "mesh"],
+                    "http": [
+                        {
+                            "match": [{"gateways": ["mesh"], "port": route_port}],
+                            "route": [
+                                {
+                                    "destination": {"host": gateway["service"], "subset": name, "port": {"number": gateway["port"]}},
+                                    "weight": 100,
+                                }
+                            ],
+                        },
+                        {
+                            "match": [{"gateways": [gateway["name"]], "port": gateway["port"]}],
+                            "route": [{"destination": {"host": route["host"], "port": {"number": route_port}}, "weight": 100}],
+                        },
+                    ],
+                },
+            }
+        )
+
+    rendered_gateways = []
+    for (namespace, name), entry in gateways.items():
+        rendered_gateways.append(
+            {
+                "apiVersion": vocab.API_VERSION,
+                "kind": "Gateway",
+                "metadata": _metadata(name, namespace, settings, entry["routes"]),
+                "spec": {"selector": entry["selector"], "servers": [entry["servers"][key] for key in entry["order"]]},
+            }
+        )
+    return rendered_gateways + serviceentries + destinationrules + virtualservices
+
+
+# -- what the role asks the cluster -----------------------------------------------------------
+def referenced_namespaces(objects):
+    """Namespaces the rendered objects live in or send traffic to (cluster-local FQDN hosts).
+
+    The traffic role reads them all before applying: a destination whose FQDN names a
+    namespace that does not exist (a typo) is an error, not a warning.
+    """
+    namespaces = []
+    for obj in objects:
+        candidates = [vocab.namespace_of(obj)]
+        spec = obj.get("spec") or {}
+        for rule in spec.get("http") or []:
+            for dest in rule.get("route") or []:
+                parts = vocab.split_service_fqdn((dest.get("destination") or {}).get("host"))
+                if parts is not None:
+                    candidates.append(parts[1])
+        parts = vocab.split_service_fqdn(spec.get("host")) if obj.get("kind") == "DestinationRule" else None
+        if parts is not None:
+            candidates.append(parts[1])
+        for namespace in candidates:
+            if namespace not in namespaces:
+                namespaces.append(namespace)
+    return namespaces
+
+
+def stale_objects(owned, rendered):
+    """Objects in ``owned`` (read from the cluster by label) that ``rendered`` no longer contains."""
+    wanted = set(vocab.object_id(obj) for obj in rendered)
+    return [obj for obj in owned if vocab.object_id(obj) not in wanted]
+
+
+def owned_selector(settings=None):
+    """Label selector matching the objects this instance of the traffic role owns."""
+    return vocab.owned_selector(merge_settings(settings)["instance"])
