@@ -36,9 +36,11 @@ def istio_module_dir():
     return pathlib.Path(json.loads(out.stdout)["Dir"])
 
 
-def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, inventory="localhost,"):
+def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, inventory="localhost,", tags=()):
     """Run ansible-playbook with the JSON callback; return (returncode, parsed output, raw stderr)."""
     cmd = ["ansible-playbook", "-i", inventory, str(playbook)]
+    if tags:
+        cmd += ["--tags", ",".join(tags)]
     if extra_vars is not None:
         cmd += ["--extra-vars", json.dumps(extra_vars)]
     if check:

@@ -286,11 +286,7 @@ class MeshProbe(object):
         requests = self.params["requests"]
         if self.module.check_mode:
             self.module.exit_json(changed=False, requests=[{"url": r["url"], "skipped": True} for r in requests])
-        k8s_client.require(self.module)
-        try:
-            self.api = k8s_client.api_client(self.params)
-        except Exception as exc:  # pylint: disable=broad-except
-            self.fail("cannot create the Kubernetes API client: %s" % exc)
+        self.api = k8s_client.module_client(self.module)
         self.objects = ObjectSet(self.api, check_mode=True)
         pod = self.client_pod()
         results, failures = [], []

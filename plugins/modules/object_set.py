@@ -252,11 +252,7 @@ class ObjectSetModule(object):
         self.module.fail_json(msg=msg, **self.result)
 
     def run(self):
-        k8s_client.require(self.module)
-        try:
-            api = k8s_client.api_client(self.params)
-        except Exception as exc:  # pylint: disable=broad-except
-            self.fail("cannot create the Kubernetes API client: %s" % exc)
+        api = k8s_client.module_client(self.module)
         objects = ObjectSet(api, self.params["field_manager"], check_mode=self.module.check_mode, force=self.params["force"], apply=self.params["apply"])
         definitions = self.params["definitions"]
         prune = self.params["prune"]

@@ -217,11 +217,7 @@ def summary(found):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    k8s_client.require(module)
-    try:
-        api = k8s_client.api_client(module.params)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="cannot create the Kubernetes API client: %s" % exc)
+    api = k8s_client.module_client(module)
     objects = ObjectSet(api, check_mode=True)
     expect = module.params["expect"]
     deadline = time.monotonic() + module.params["wait"]

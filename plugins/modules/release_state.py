@@ -210,13 +210,9 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    k8s_client.require(module)
     if not helm.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
-    try:
-        api = k8s_client.api_client(module.params)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="cannot create the Kubernetes API client: %s" % exc)
+    api = k8s_client.module_client(module)
     objects = ObjectSet(api, check_mode=True)
     results = []
     for release in module.params["releases"]:

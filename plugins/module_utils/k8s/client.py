@@ -63,6 +63,16 @@ def require(module):
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
 
 
+def module_client(module, params=None):
+    """The API client of a module run: the library's presence checked, a failure said plainly."""
+    require(module)
+    try:
+        return api_client(module.params if params is None else params)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="cannot create the Kubernetes API client: %s" % exc)
+    return None  # not reached: fail_json exits
+
+
 def api_message(exc):
     """The API server's own message out of a client exception (its Status.message)."""
     body = getattr(exc, "body", None)

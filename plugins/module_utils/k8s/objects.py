@@ -217,6 +217,25 @@ class ObjectSet(object):
                 self._resources[key] = None
         return self._resources[key]
 
+    def served(self, api_version, kind):
+        """The resource of a kind, or None when no API serves it now.
+
+        API discovery is cached between runs, so a CRD deleted since still resolves: for a
+        custom kind, one list request (limit 1) proves it is served.
+        """
+        resource = self.resource(api_version, kind)
+        group = api_version.split("/", 1)[0] if "/" in api_version else ""
+        if resource is None or "." not in group or group.endswith(".k8s.io"):
+            return resource  # built-in kinds are always served
+        key = ("served", api_version, kind)
+        if key not in self._resources:
+            try:
+                resource.get(limit=1)
+                self._resources[key] = True
+            except NotFoundError:
+                self._resources[key] = False
+        return resource if self._resources[key] else None
+
     def read(self, resource, name, namespace):
         try:
             return resource.get(name=name, namespace=namespace if resource.namespaced else None).to_dict()
@@ -252,9 +271,13 @@ class ObjectSet(object):
             if not api_version or not kind or not name:
                 problems.append("object without apiVersion, kind or metadata.name: %s" % json.dumps(definition, default=str)[:160])
                 continue
-            resource = self.resource(api_version, kind)
+            resource = self.served(api_version, kind)
             if resource is None:
                 missing_kinds.setdefault(api_version, []).append(kind)
+                # a custom kind is namespaced as a rule: its namespace must exist too
+                given = (definition.get("metadata") or {}).get("namespace")
+                if given and given not in created_namespaces and given not in missing_namespaces and not self.namespace_exists(given):
+                    missing_namespaces.append(given)
                 continue
             namespace = (definition.get("metadata") or {}).get("namespace") if resource.namespaced else None
             if resource.namespaced and not namespace:

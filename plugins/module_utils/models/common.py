@@ -75,6 +75,28 @@ def is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# What Ansible turns into booleans and numbers when a variable comes as a string (-e key=value).
+_BOOL_STRINGS = ("y", "yes", "on", "1", "true", "t", "n", "no", "off", "0", "false", "f")
+
+
+def convertible(value, type_name):
+    """Whether Ansible converts the string ``value`` to ``type_name`` (extra vars are strings)."""
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    if type_name == "bool":
+        return text.lower() in _BOOL_STRINGS
+    if type_name == "int":
+        return text.lstrip("+-").isdigit()
+    if type_name == "float":
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
 def type_ok(value, type_name):
     if type_name in ("str", "path"):
         return isinstance(value, str)

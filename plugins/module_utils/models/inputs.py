@@ -156,6 +156,8 @@ def _structure(problems, role, inputs):
             if not isinstance(inputs[name], list):
                 common.check_value(problems, name, None, inputs[name], dict(type="list"))
             continue
+        if common.convertible(inputs[name], option.get("type", "str")):
+            continue  # -e name=value gives strings; the roles convert them as Ansible does
         common.check_value(problems, name, None, inputs[name], option)
 
 
@@ -266,7 +268,13 @@ def _verify(problems, inputs, context):
             problems.add(None, None, str(exc))
     probes = get("verify_ingress_probes")
     if isinstance(probes, list) and probes:
-        settings = dict((k, get("verify_" + k)) for k in ("retries", "delay", "timeout", "consecutive_successes") if get("verify_" + k) is not None)
+        settings = {}
+        for key, kind in (("retries", "int"), ("delay", "float"), ("timeout", "float"), ("consecutive_successes", "int")):
+            value = get("verify_" + key)
+            if common.convertible(value, kind):
+                value = int(value) if kind == "int" else float(value)
+            if value is not None:
+                settings[key] = value
         try:
             probe_runner.prepare(probes, {"address": address or "placeholder.invalid:80"}, settings)
         except probe_runner.ProbeSpecError as exc:

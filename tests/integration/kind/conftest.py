@@ -52,36 +52,27 @@ class Cluster:
     def __init__(self, env):
         self.env = env
 
-    def site(self, extra_vars=None, timeout=1800):
-        """Run site.yml; return (rc, JSON callback output)."""
-        rc, output, _stderr = run_playbook(REPO / "site.yml", extra_vars, env=self.env, inventory=INVENTORY, timeout=timeout)
+    def site(self, extra_vars=None, tags=(), timeout=1800):
+        """Run site.yml (only the roles of ``tags`` when given); return (rc, JSON callback output)."""
+        rc, output, _stderr = run_playbook(REPO / "site.yml", extra_vars, env=self.env, inventory=INVENTORY, timeout=timeout, tags=tags)
         return rc, output
+
+    def task(self, playbook, task, extra_vars, timeout=900):
+        """Run one of the playbooks of tests/integration/kind/playbooks; (rc, result of its task)."""
+        rc, output, stderr = run_playbook(
+            REPO / "tests" / "integration" / "kind" / "playbooks" / playbook, extra_vars, env=self.env, inventory=INVENTORY, timeout=timeout
+        )
+        results = [r for name, r in task_results(output, "kind-meshops") if name == task]
+        assert results, (rc, stderr[-3000:])
+        return rc, results[0]
 
     def probe(self, probes, **settings):
         """Run meshops.istio.route_verify through the ingress gateway; return (rc, module result)."""
-        rc, output, stderr = run_playbook(
-            REPO / "tests" / "integration" / "kind" / "playbooks" / "probe.yml",
-            dict(settings, probes=probes),
-            env=self.env,
-            inventory=INVENTORY,
-            timeout=900,
-        )
-        results = [r for name, r in task_results(output, "kind-meshops") if name == "Probe the routes"]
-        assert results, (rc, stderr[-3000:])
-        return rc, results[0]
+        return self.task("probe.yml", "Probe the routes", dict(settings, probes=probes))
 
     def object_set(self, definitions):
         """Apply objects with meshops.istio.object_set; return (rc, module result)."""
-        rc, output, stderr = run_playbook(
-            REPO / "tests" / "integration" / "kind" / "playbooks" / "object_set.yml",
-            {"definitions": definitions},
-            env=self.env,
-            inventory=INVENTORY,
-            timeout=300,
-        )
-        results = [r for name, r in task_results(output, "kind-meshops") if name == "Apply the objects"]
-        assert results, (rc, stderr[-3000:])
-        return rc, results[0]
+        return self.task("object_set.yml", "Apply the objects", {"definitions": definitions}, timeout=300)
 
     def kubectl(self, *args, check=True, timeout=300, input_text=None):
         cmd = [str(jobs.cache.bin_dir() / "kubectl"), "--kubeconfig", str(KUBECONFIG), "--context", "kind-meshops", *args]
@@ -94,6 +85,14 @@ class Cluster:
 @pytest.fixture(name="cluster", scope="session")
 def fixture_cluster(kind_env):
     return Cluster(kind_env)
+
+
+@pytest.fixture(name="converged", scope="module")
+def fixture_converged(cluster):
+    """The reference scenario converged before the tests of a module (a rerun costs seconds)."""
+    rc, output = cluster.site({"verify_egress": False})
+    assert rc == 0, recap(output)
+    return cluster
 
 
 def recap(output, host="kind-meshops"):

@@ -13,7 +13,7 @@ from tests.helpers import failed_task
 from tests.integration.kind import probes
 from tests.integration.kind.conftest import INGRESS, recap
 
-pytestmark = pytest.mark.kind
+pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 
 UNREGISTERED = "unregistered.meshops.test"
 
@@ -40,19 +40,21 @@ def test_a_failing_probe_names_the_probe_and_explains_the_route(cluster):
 
 
 def test_changing_a_route_in_the_inventory_changes_live_behaviour(cluster):
+    # only the roles a route change concerns, as the README shows
     rc, output = cluster.site(
         {
             "traffic_ingress_routes": [probes.route_with("/status", "/delay", "/headers")],
             "verify_ingress_probes": [probes.STATUS_200, probes.HEADERS_200],
             "verify_egress": False,
-        }
+        },
+        tags=("traffic", "verify"),
     )
     assert rc == 0, recap(output)
     assert recap(output)["changed"] >= 1
     rc, result = cluster.probe([probes.HEADERS_200], retries=30, delay=1)
     assert rc == 0, result.get("msg")
     # back to the reference routes: /headers is refused again
-    rc, output = cluster.site({"verify_egress": False})
+    rc, output = cluster.site({"verify_egress": False}, tags=("traffic", "verify"))
     assert rc == 0, recap(output)
     rc, result = cluster.probe([probes.HEADERS_404], retries=30, delay=1)
     assert rc == 0, result.get("msg")
@@ -85,7 +87,7 @@ def upstreams(cluster, count):
 
 
 def test_two_replicas_share_the_requests(cluster):
-    rc, output = cluster.site({"httpbin_replicas": 2, "verify_ingress_probes": [probes.STATUS_200], "verify_egress": False})
+    rc, output = cluster.site({"httpbin_replicas": 2, "verify_ingress_probes": [probes.STATUS_200], "verify_egress": False}, tags=("httpbin", "verify"))
     assert rc == 0, recap(output)
     pod_ips = cluster.kubectl("-n", "httpbin", "get", "pods", "-l", "app=httpbin", "-o", "jsonpath={.items[*].status.podIP}").split()
     assert len(pod_ips) == 2
@@ -93,7 +95,7 @@ def test_two_replicas_share_the_requests(cluster):
     assert sum(seen.values()) == 60, seen
     assert sorted(seen) == sorted(pod_ips), seen
     assert min(seen.values()) >= 10, seen
-    rc, output = cluster.site({"verify_egress": False})
+    rc, output = cluster.site({"verify_egress": False}, tags=("httpbin",))
     assert rc == 0, recap(output)
 
 
@@ -141,12 +143,12 @@ def test_registry_only_refuses_hosts_without_a_serviceentry(mesh_client):
     assert client_curl(cluster, f"http://{UNREGISTERED}/status/200") == "200"
     extra = {"control_plane_outbound_traffic_policy": "REGISTRY_ONLY", "verify_blocked_hosts": [UNREGISTERED]}
     try:
-        rc, output = cluster.site(extra)
+        rc, output = cluster.site(extra, tags=("control_plane", "verify"))
         assert rc == 0, recap(output)
         assert client_curl(cluster, f"http://{UNREGISTERED}/status/200") != "200"
         assert client_curl(cluster, "http://edition.cnn.com/status/200") == "200"
     finally:
-        rc, output = cluster.site({"verify_egress": False})
+        rc, output = cluster.site({"verify_egress": False}, tags=("control_plane",))
         assert rc == 0, recap(output)
 
 
@@ -208,13 +210,13 @@ def exists(cluster, resource, name):
 
 
 def test_prune_removes_the_objects_of_a_route_that_left_the_inventory(cluster):
-    rc, output = cluster.site({"traffic_egress_routes": [], "verify_egress": False})
+    rc, output = cluster.site({"traffic_egress_routes": []}, tags=("traffic",))
     assert rc == 0, recap(output)
     assert all(exists(cluster, *obj) for obj in EGRESS_OBJECTS), "without prune nothing is deleted"
-    rc, output = cluster.site({"traffic_egress_routes": [], "traffic_prune": True, "verify_egress": False})
+    rc, output = cluster.site({"traffic_egress_routes": [], "traffic_prune": True}, tags=("traffic",))
     assert rc == 0, recap(output)
     assert not any(exists(cluster, *obj) for obj in EGRESS_OBJECTS)
     assert exists(cluster, "virtualservices.networking.istio.io", "httpbin")
-    rc, output = cluster.site()
+    rc, output = cluster.site(tags=("traffic", "verify"))
     assert rc == 0, recap(output)
     assert all(exists(cluster, *obj) for obj in EGRESS_OBJECTS)

@@ -12,7 +12,7 @@ from tests.helpers import REPO, run_playbook
 from tests.integration.kind import probes
 from tests.integration.kind.conftest import INVENTORY, recap
 
-pytestmark = pytest.mark.kind
+pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 
 FAST = {"verify_egress": False}
 
@@ -43,10 +43,11 @@ def test_gateways_keep_serving_without_istiod_and_site_restores_it(cluster):
     assert pods(cluster, "istio-system", "app=istiod")
     # istiod is back and pushes again: a route change reaches the gateway
     rc, output = cluster.site(
-        dict(FAST, traffic_ingress_routes=[probes.route_with("/status", "/delay", "/headers")], verify_ingress_probes=[probes.HEADERS_200])
+        dict(FAST, traffic_ingress_routes=[probes.route_with("/status", "/delay", "/headers")], verify_ingress_probes=[probes.HEADERS_200]),
+        tags=("traffic", "verify"),
     )
     assert rc == 0, recap(output)
-    rc, output = cluster.site(FAST)
+    rc, output = cluster.site(FAST, tags=("traffic", "verify"))
     assert rc == 0, recap(output)
 
 

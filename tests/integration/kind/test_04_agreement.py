@@ -17,7 +17,7 @@ import pytest
 from ansible_collections.meshops.istio.plugins.module_utils.istio import routing as istio_routing
 from tests.integration.kind.conftest import INGRESS
 
-pytestmark = pytest.mark.kind
+pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 
 NAMESPACE = "meshops-agreement"
 SEED = 20261125

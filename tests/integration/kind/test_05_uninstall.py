@@ -7,7 +7,7 @@ import pytest
 from tests.helpers import REPO, failed_task, run_playbook
 from tests.integration.kind.conftest import INVENTORY
 
-pytestmark = pytest.mark.kind
+pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 
 
 def uninstall(cluster, extra=None):

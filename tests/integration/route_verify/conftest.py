@@ -543,8 +543,10 @@ class ApiServer:
 
     token = "route-verify-test-token"
 
-    def __init__(self, root):
+    def __init__(self, root, extra_args=(), tokens=()):
         self.root = root
+        self.extra_args = list(extra_args)
+        self.tokens = list(tokens)  # (token, user) pairs besides the admin's
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.procs = []
@@ -570,7 +572,8 @@ class ApiServer:
         key = ec.generate_private_key(ec.SECP256R1())
         _write_key(key, self.root / "sa.key")
         (self.root / "sa.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        (self.root / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+        users = "".join(f'{token},{user},{user},"system:masters"\n' for token, user in self.tokens)
+        (self.root / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n' + users)
         self.procs.append(
             Process(
                 [
@@ -588,6 +591,7 @@ class ApiServer:
                     "--authorization-mode=AlwaysAllow",
                     f"--token-auth-file={self.root / 'tokens.csv'}",
                     "--enable-priority-and-fairness=false",
+                    *self.extra_args,
                 ],
                 self.root / "kube-apiserver.log",
             )
