@@ -22,7 +22,7 @@ description:
     status of each answer; each request is retried until it passes (bounded in attempts and
     time), because configuration takes time to reach the sidecar.
   - A request with O(requests[].through) must also show up in the access log of the pods that
-    O(requests[].through) selects (for example the egress gateway): every request carries a
+    O(requests[].through) selects (for example the egress gateway); every request carries a
     unique user agent, and the module reads those pods' logs until the marker appears. This
     proves that the traffic left the mesh through the egress gateway, not around it.
   - A request with O(requests[].blocked=true) must be refused (no 2xx or 3xx answer), as with

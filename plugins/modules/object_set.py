@@ -71,7 +71,7 @@ options:
   prune:
     description:
       - Delete the objects that match O(prune.selector), of the kinds O(prune.kinds), and are
-        not in the set (with O(state=absent): all of them).
+        not in the set (with O(state=absent), all of them).
     type: dict
     suboptions:
       selector:
@@ -105,7 +105,7 @@ options:
       - V(false) makes a plan - every object is read and checked, the changed ones are
         dry-run, missing namespaces and CRDs and rejected objects fail the task as in a real
         run, but nothing is applied or deleted. RV(pending) tells whether a run would change
-        anything (and RV(changed) too; register the plan with C(changed_when=false)).
+        anything (the task reports a change then too; register the plan with C(changed_when=false)).
     type: bool
     default: true
   field_manager:

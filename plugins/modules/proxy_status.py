@@ -18,10 +18,10 @@ author:
   - meshops.istio maintainers (@meshops)
 description:
   - Lists the pods of each target (a namespace, optionally narrowed by a label selector) and
-    reads, through the Kubernetes API only, what the sidecar injector wrote into each one:
+    reads, through the Kubernetes API only, what the sidecar injector wrote into each one -
     whether it has an Istio proxy, the revision that injected it (the C(revision) of the
     C(sidecar.istio.io/status) annotation, else C(istio.io/rev)), and the proxy image, whose
-    tag is the proxy's version. Gateways deployed with C(image: auto) are read the same way.
+    tag is the proxy's version. Gateways deployed with C(image=auto) are read the same way.
   - With O(expect), every pod must be ready and match (a proxy, a revision, a version); with
     O(wait) the check is repeated until it passes or the time is up, and the failure names
     every pod that does not match and why. Pods that finished or are being deleted do not

@@ -302,16 +302,16 @@ summary:
 import copy
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
 from ansible_collections.meshops.istio.plugins.module_utils.istio.lint import has_errors, lint, missing_namespace_findings
 from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import MeshIndex, ObjectError
 from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import REQUEST_OPTIONS, ExplainError, explain
+from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec = k8s_client.auth_argument_spec()
     spec.update(
         objects=dict(type="list", elements="dict", default=[]),
         namespaces=dict(type="list", elements="str", default=[]),
@@ -334,10 +334,10 @@ class RouteExplain(object):
         objects = list(self.params["objects"] or [])
         self.missing = []
         if self.params["namespaces"]:
-            if not istio_cluster.HAS_KUBERNETES:
-                self.module.fail_json(msg=missing_required_lib("kubernetes"), exception=istio_cluster.KUBERNETES_IMPORT_ERROR, **self.result)
+            if not k8s_client.HAS_KUBERNETES:
+                self.module.fail_json(msg=missing_required_lib("kubernetes"), exception=k8s_client.KUBERNETES_IMPORT_ERROR, **self.result)
             try:
-                client = istio_cluster.api_client(self.params)
+                client = k8s_client.api_client(self.params)
                 if self.params["require_namespaces"]:
                     self.missing = istio_cluster.missing_namespaces(client, self.params["namespaces"])
                 objects.extend(istio_cluster.read_objects(client, [n for n in self.params["namespaces"] if n not in self.missing]))

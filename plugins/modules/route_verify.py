@@ -596,14 +596,13 @@ report:
   sample: /tmp/route-verify.xml
 """
 
-import copy
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
 from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import MeshIndex, ObjectError
 from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import ExplainError, agreement, explain, gateway_labels_for_host
+from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 from ansible_collections.meshops.istio.plugins.module_utils.probe import report as probe_report
 from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner
 from ansible_collections.meshops.istio.plugins.module_utils.probe import spec as probe_spec
@@ -611,7 +610,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.probe.expect import 
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec = k8s_client.auth_argument_spec()
     spec.update(
         probes=dict(type="list", elements="dict", required=True, options=probe_spec.options(probe_spec.PROBE_OPTIONS)),
         address=dict(type="str"),
@@ -674,10 +673,10 @@ class RouteVerify(object):
 
     def api(self):
         if self.client is None:
-            if not istio_cluster.HAS_KUBERNETES:
-                self.module.fail_json(msg=missing_required_lib("kubernetes"), exception=istio_cluster.KUBERNETES_IMPORT_ERROR, **self.result)
+            if not k8s_client.HAS_KUBERNETES:
+                self.module.fail_json(msg=missing_required_lib("kubernetes"), exception=k8s_client.KUBERNETES_IMPORT_ERROR, **self.result)
             try:
-                self.client = istio_cluster.api_client(self.params)
+                self.client = k8s_client.api_client(self.params)
             except Exception as exc:  # pylint: disable=broad-except
                 self.module.fail_json(msg="cannot create the Kubernetes API client: {0}".format(exc), **self.result)
         return self.client

@@ -16,12 +16,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import OWNED_KINDS, READ_API_VERSIONS
-from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import (  # noqa: F401 - re-exported for the modules
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    api_client,
-    auth_params,
-)
 
 
 class DiscoveryError(Exception):

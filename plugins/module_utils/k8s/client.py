@@ -37,6 +37,23 @@ except ImportError:
 
     DynamicApiError = NotFoundError = ResourceNotFoundError = ApiException
 
+# the client's exceptions are part of this module's interface: the modules catch them from here
+__all__ = [
+    "HAS_KUBERNETES",
+    "KUBERNETES_IMPORT_ERROR",
+    "ApiException",
+    "DynamicApiError",
+    "NotFoundError",
+    "ResourceNotFoundError",
+    "api_client",
+    "api_message",
+    "api_status",
+    "auth_argument_spec",
+    "auth_params",
+    "module_client",
+    "require",
+]
+
 
 def auth_argument_spec():
     """kubernetes.core's authentication options, for a module's argument spec."""

@@ -424,10 +424,7 @@ class ObjectSet(object):
                 continue
             try:
                 resource.delete(name=name, namespace=namespace)
-            except NotFoundError:
-                result["action"] = "absent"
-                continue
-            except DynamicApiError as exc:
+            except DynamicApiError as exc:  # NotFoundError included
                 if api_status(exc) == 404:
                     result["action"] = "absent"
                     continue

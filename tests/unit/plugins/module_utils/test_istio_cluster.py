@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio.cluster import DiscoveryError, auth_params, node_address, pick_address, select_port
+from ansible_collections.meshops.istio.plugins.module_utils.istio.cluster import DiscoveryError, node_address, pick_address, select_port
+from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import auth_params
 
 PORTS = [
     {"name": "status-port", "port": 15021, "nodePort": 31021},

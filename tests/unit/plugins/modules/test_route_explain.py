@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
+from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 from ansible_collections.meshops.istio.plugins.modules import route_explain
 from tests.fixtures import scenario
 from tests.helpers import run_module
@@ -98,7 +98,7 @@ def test_bad_input(module, args, message):
 
 
 def test_reading_namespaces_needs_the_kubernetes_library(module, monkeypatch):
-    monkeypatch.setattr(istio_cluster, "HAS_KUBERNETES", False)
+    monkeypatch.setattr(k8s_client, "HAS_KUBERNETES", False)
     rc, result = module({"namespaces": ["default"], "lint": True})
     assert rc == 1
     assert "Failed to import the required Python library (kubernetes)" in result["msg"]

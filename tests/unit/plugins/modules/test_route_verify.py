@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
+from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 from ansible_collections.meshops.istio.plugins.module_utils.probe import expect as probe_expect
 from ansible_collections.meshops.istio.plugins.modules import route_verify
 from tests.helpers import run_module
@@ -126,8 +126,8 @@ def test_failed_probe_fails_the_module_read_only(module):
 
 
 def test_missing_kubernetes_library(module, monkeypatch, listener):
-    monkeypatch.setattr(istio_cluster, "HAS_KUBERNETES", False)
-    monkeypatch.setattr(istio_cluster, "KUBERNETES_IMPORT_ERROR", "Traceback: ImportError")
+    monkeypatch.setattr(k8s_client, "HAS_KUBERNETES", False)
+    monkeypatch.setattr(k8s_client, "KUBERNETES_IMPORT_ERROR", "Traceback: ImportError")
     rc, result = module({"gateway_service": {"name": "istio-ingressgateway", "namespace": "istio-system"}, "probes": [GOOD]})
     assert rc == 1
     assert "Failed to import the required Python library (kubernetes)" in result["msg"]
