@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+
+# Copyright (c) meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The control plane revisions of a cluster, as the Kubernetes API shows them.
+
+``read(objects)`` returns what runs: each istiod revision (its Deployment, version and
+readiness), the revision tags (MutatingWebhookConfigurations labelled ``istio.io/tag``), the
+default revision (the ``istiod-default-validator`` webhook's label), the namespaces that select
+a revision or a tag, and every proxy (pods with an Istio proxy: their injected revision and
+version). ``problems(state)`` finds what breaks a mesh during and after upgrades: a webhook
+pointing at an istiod Service that no longer exists (every Istio write or every injection
+fails: istio/istio#28880, #60596), and injectors that overlap (IST0139, istio/istio#43932).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
+from ansible_collections.meshops.istio.plugins.module_utils.k8s import pods as k8s_pods
+from ansible_collections.meshops.istio.plugins.module_utils.k8s.objects import rollout_state
+from ansible_collections.meshops.istio.plugins.module_utils.models import upgrade
+
+ADMISSION = "admissionregistration.k8s.io/v1"
+DEFAULT_VALIDATOR = "istiod-default-validator"
+REVLESS_INJECTOR = "istio-sidecar-injector"
+
+
+def _labels(obj):
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def read(objects, namespace):
+    """The revision state of the cluster (control plane in ``namespace``)."""
+    revisions = {}
+    for deployment in objects.list("apps/v1", "Deployment", "app=istiod", namespace=namespace):
+        revision = _labels(deployment).get(vocab.LABEL_REV) or vocab.DEFAULT_REVISION
+        containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        image = next((c.get("image") for c in containers if c.get("name") == "discovery"), None) or (containers[0].get("image") if containers else None)
+        done, why = rollout_state(deployment)
+        revisions[revision] = {
+            "revision": revision,
+            "deployment": vocab.name_of(deployment),
+            "image": image,
+            "version": k8s_pods.image_tag(image),
+            "ready": done,
+            "state": why,
+        }
+    mutating = objects.list(ADMISSION, "MutatingWebhookConfiguration", None)
+    validating = objects.list(ADMISSION, "ValidatingWebhookConfiguration", None)
+    tags = {}
+    for config in mutating:
+        tag = _labels(config).get(vocab.LABEL_TAG)
+        if tag:
+            tags[tag] = _labels(config).get(vocab.LABEL_REV) or vocab.DEFAULT_REVISION
+    default_validator = next((c for c in validating if vocab.name_of(c) == DEFAULT_VALIDATOR), None)
+    namespaces = []
+    for item in objects.list("v1", "Namespace", None):
+        labels = _labels(item)
+        if vocab.LABEL_REV in labels or vocab.LABEL_INJECTION in labels:
+            namespaces.append({"name": vocab.name_of(item), "labels": labels})
+    proxies = []
+    for pod in k8s_pods.live_pods(objects.list("v1", "Pod", None)):
+        info = k8s_pods.describe(pod)
+        if info["sidecar"]:
+            info["annotations"] = (pod.get("metadata") or {}).get("annotations") or {}
+            info["labels"] = _labels(pod)
+            info["phase"] = (pod.get("status") or {}).get("phase")
+            proxies.append(info)
+    services = set()
+    for config in mutating + validating:
+        for hook in config.get("webhooks") or []:
+            service = (hook.get("clientConfig") or {}).get("service")
+            if service:
+                services.add((service.get("namespace"), service.get("name")))
+    existing = set()
+    for ns, name in services:
+        if objects.read(objects.resource("v1", "Service"), name, ns) is not None:
+            existing.add((ns, name))
+    return {
+        "namespace": namespace,
+        "revisions": revisions,
+        "tags": tags,
+        "default_revision": _labels(default_validator).get(vocab.LABEL_REV) if default_validator else None,
+        "namespaces": namespaces,
+        "proxies": proxies,
+        "webhooks": _webhooks(mutating, validating, existing),
+    }
+
+
+def _webhooks(mutating, validating, existing):
+    out = []
+    for kind, configs in (("MutatingWebhookConfiguration", mutating), ("ValidatingWebhookConfiguration", validating)):
+        for config in configs:
+            name = vocab.name_of(config)
+            labels = _labels(config)
+            if not (name == DEFAULT_VALIDATOR or labels.get("app") in ("sidecar-injector", "istiod") or vocab.LABEL_REV in labels):
+                continue
+            for hook in config.get("webhooks") or []:
+                service = (hook.get("clientConfig") or {}).get("service") or {}
+                out.append(
+                    {
+                        "kind": kind,
+                        "name": name,
+                        "webhook": hook.get("name"),
+                        "revision": labels.get(vocab.LABEL_REV),
+                        "tag": labels.get(vocab.LABEL_TAG),
+                        "service": "%s/%s" % (service.get("namespace"), service.get("name")) if service else None,
+                        "service_exists": (service.get("namespace"), service.get("name")) in existing if service else True,
+                    }
+                )
+    return out
+
+
+def proxy_versions(state, namespaces=None):
+    """``{version: count}`` of the proxies (of some namespaces)."""
+    counts = {}
+    for proxy in state["proxies"]:
+        if namespaces is None or proxy["namespace"] in namespaces:
+            counts[proxy["version"] or "?"] = counts.get(proxy["version"] or "?", 0) + 1
+    return counts
+
+
+def control_plane_version(state, revision=None):
+    """The version istiod runs (of one revision, else the default revision's, else any)."""
+    revisions = state["revisions"]
+    chosen = revisions.get(revision) if revision else revisions.get(state["default_revision"] or vocab.DEFAULT_REVISION)
+    if chosen is None and revisions:
+        chosen = sorted(revisions.values(), key=lambda r: upgrade.parse_version(r["version"]) or (0, 0, 0))[-1]
+    return chosen["version"] if chosen else None
+
+
+def problems(state):
+    """What is broken now: webhooks without their Service, overlapping injectors."""
+    found = []
+    for hook in state["webhooks"]:
+        if not hook["service_exists"]:
+            effect = "every Istio object write fails" if hook["kind"].startswith("Validating") else "pods it selects get no sidecar, or fail to start"
+            found.append(
+                "%s %s (%s) calls Service %s, which does not exist: %s; point it at an installed revision "
+                "(control_plane_default_revision / a revision tag) or delete it" % (hook["kind"], hook["name"], hook["webhook"], hook["service"], effect)
+            )
+    revisionless = any(h["name"] == REVLESS_INJECTOR for h in state["webhooks"])
+    if revisionless and "default" in state["tags"]:
+        found.append(
+            "IST0139: the revision-less injector %s and the revision tag 'default' both inject namespaces labelled istio-injection=enabled "
+            "(pods would be injected twice); remove the tag or the default revision's injector" % REVLESS_INJECTOR
+        )
+    for tag in state["tags"]:
+        if tag in state["revisions"]:
+            found.append("IST0139: revision tag %s has the name of a revision: both select namespaces labelled istio.io/rev=%s" % (tag, tag))
+    return found
+
+
+def references(state, revision, gateway_revisions=()):
+    """What still references a revision (see models.upgrade.revision_in_use)."""
+    namespaces = [(n["name"], n["labels"]) for n in state["namespaces"]]
+    pods = [("%s/%s" % (p["namespace"], p["name"]), p["phase"], p["annotations"], p["labels"]) for p in state["proxies"]]
+    return upgrade.revision_in_use(revision, state["tags"], state["default_revision"], namespaces, pods, gateway_revisions)
