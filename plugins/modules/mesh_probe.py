@@ -280,7 +280,7 @@ class MeshProbe(object):
                         return "%s/%s" % (through["namespace"], name), line
             if time.monotonic() >= deadline:
                 return None, None
-            time.sleep(1)
+            time.sleep(0.5)  # Envoy flushes its access log every second
 
     def run(self):
         requests = self.params["requests"]
