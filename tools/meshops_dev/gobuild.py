@@ -16,9 +16,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import cache, progress
-
-K8S_BUILD_DATE = "2026-04-15T18:01:22Z"
+from . import cache, errors, progress
 
 _MAJOR_SUFFIX = re.compile(r"^v[0-9]+$")
 
@@ -46,24 +44,6 @@ def binary_name(package: str) -> str:
     if len(parts) > 1 and _MAJOR_SUFFIX.match(parts[-1]):
         return parts[-2]
     return parts[-1]
-
-
-def k8s_version_ldflags(version: str, build_date: str = K8S_BUILD_DATE) -> str:
-    """``-X`` flags that stamp a Kubernetes version (component-base and client-go)."""
-    m = re.match(r"^v(\d+)\.(\d+)\.", version)
-    if not m:
-        raise ValueError(f"not a Kubernetes version: {version}")
-    major, minor = m.group(1), m.group(2)
-    flags = []
-    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [
-            f"-X {pkg}.gitVersion={version}",
-            f"-X {pkg}.gitMajor={major}",
-            f"-X {pkg}.gitMinor={minor}",
-            f"-X {pkg}.gitTreeState=clean",
-            f"-X {pkg}.buildDate={build_date}",
-        ]
-    return "-s -w " + " ".join(flags)
 
 
 def _fingerprint(module: Path, package: str, tags: Sequence[str], ldflags: str, cgo: bool) -> str:
@@ -114,7 +94,7 @@ def build(
     if not module.is_absolute():
         module = cache.GO_DIR / module
     if not (module / "go.mod").is_file():
-        raise progress.DevError(f"{desc}: no go.mod in {module}")
+        raise errors.DevError(f"{desc}: no go.mod in {module}")
     out = Path(out_dir)
     if not out.is_absolute():
         out = cache.bin_dir() / out
@@ -157,7 +137,7 @@ def build(
             for name, pkg in todo.items():
                 built = tmp / name
                 if not built.is_file():
-                    raise progress.DevError(f"{desc}: go build produced no {name} in {tmp}")
+                    raise errors.DevError(f"{desc}: go build produced no {name} in {tmp}")
                 built.replace(out / name)
                 _stamp(out, name).write_text(json.dumps({"fingerprint": fps[name], "package": pkg}) + "\n")
         finally:
