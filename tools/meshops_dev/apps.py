@@ -20,7 +20,7 @@ from pathlib import Path
 from . import cache, engine, gobuild, images, progress
 from .addresses import KIND_NETWORK
 
-GO_HTTPBIN_VERSION = "v2.15.0"
+GO_HTTPBIN_VERSION = gobuild.pinned("apps", "github.com/mccutchen/go-httpbin/v2")
 GO_HTTPBIN_PKG = "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"
 GO_HTTPBIN_IMAGE = f"meshops.local/go-httpbin:{GO_HTTPBIN_VERSION}"
 # Upstream version of Debian bookworm's curl package (7.88.1-10+deb12uN); checked at build time.

@@ -33,6 +33,16 @@ def go_env(cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[st
     return env
 
 
+def pinned(wrapper: str, module: str) -> str:
+    """The version of ``module`` that the wrapper module ``tools/go/<wrapper>`` requires: the
+    versions the tools name (cache keys, image tags) are read from there, never written twice."""
+    text = (cache.GO_DIR / wrapper / "go.mod").read_text(encoding="utf-8")
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", text, re.M)
+    if not match:
+        raise errors.DevError(f"tools/go/{wrapper}/go.mod does not require {module}")
+    return match.group(1)
+
+
 def module_dir(name: str) -> Path:
     """Path of a wrapper module, e.g. ``module_dir("k8s")`` -> tools/go/k8s."""
     return cache.GO_DIR / name

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from . import cache, errors, gobuild, kubernetes, progress
 
-KIND_VERSION = "v0.33.0"
-HELM_VERSION = "v3.21.4"
-HELM_DIFF_VERSION = "v3.13.2"
+KIND_VERSION = gobuild.pinned("hosttools", "sigs.k8s.io/kind")
+HELM_VERSION = gobuild.pinned("hosttools", "helm.sh/helm/v3")
+HELM_DIFF_VERSION = gobuild.pinned("hosttools", "github.com/databus23/helm-diff/v3")
 
 MODULE = "hosttools"
 GO_ENV = {"GONOSUMDB": "github.com/databus23/helm-diff"}

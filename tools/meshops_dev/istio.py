@@ -28,9 +28,10 @@ from pathlib import Path
 from . import cache, errors, gobuild, images, progress
 
 ISTIO_MODULE = "istio.io/istio"
-ISTIO_MODULE_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
-ISTIO_COMMIT = "eed52ebb66ad"
-ISTIO_TAG = "1.31-eed52ebb66ad"
+ISTIO_MODULE_VERSION = gobuild.pinned("istio", ISTIO_MODULE)  # a pseudo-version: v0.0.0-<time>-<commit>
+ISTIO_COMMIT = ISTIO_MODULE_VERSION.rsplit("-", 1)[-1]
+ISTIO_RELEASE = "1.31"  # the release branch of that commit
+ISTIO_TAG = f"{ISTIO_RELEASE}-{ISTIO_COMMIT}"
 HUB = "meshops.local/istio"
 ENVOY_VERSION = "1.40.0"
 
@@ -199,7 +200,7 @@ def charts_dir() -> Path:
 
 
 CHARTS = {"base": "manifests/charts/base", "istiod": "manifests/charts/istio-control/istio-discovery", "gateway": "manifests/charts/gateway"}
-CHART_VERSION = "1.31.0-" + ISTIO_COMMIT  # SemVer pre-release of 1.31.0, like a dev build
+CHART_VERSION = f"{ISTIO_RELEASE}.0-{ISTIO_COMMIT}"  # SemVer pre-release of 1.31.0, like a dev build
 
 
 def extract_charts() -> Path:

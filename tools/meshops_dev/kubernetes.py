@@ -14,9 +14,9 @@ from pathlib import Path
 
 from . import cache, gobuild
 
-K8S_VERSION = "v1.35.4"
-ETCD_VERSION = "v3.6.6"
-ETCD_IMAGE_TAG = "3.6.6-0"
+K8S_VERSION = gobuild.pinned("k8s", "k8s.io/kubernetes")
+ETCD_VERSION = gobuild.pinned("etcd", "go.etcd.io/etcd/server/v3")
+ETCD_IMAGE_TAG = ETCD_VERSION.removeprefix("v") + "-0"  # kubeadm's tag of that etcd
 # What `go version -m` would call the build date of the release (stamped into `version`).
 K8S_BUILD_DATE = "2026-04-15T18:01:22Z"
 

@@ -47,11 +47,11 @@ K8S_VERSION = kubernetes.K8S_VERSION
 KIND_VERSION = hosttools.KIND_VERSION
 NODE_IMAGE = f"meshops.local/kind-node:{K8S_VERSION}"
 
-CONTAINERD_VERSION = "v2.3.4"
-RUNC_VERSION = "v1.4.3"
-CRICTL_VERSION = "v1.36.0"
-CNI_PLUGINS_VERSION = "v1.9.1"
-COREDNS_VERSION = "v1.13.1"
+CONTAINERD_VERSION = gobuild.pinned("node/runtime", "github.com/containerd/containerd/v2")
+RUNC_VERSION = gobuild.pinned("node/runtime", "github.com/opencontainers/runc")
+CRICTL_VERSION = gobuild.pinned("node/runtime", "sigs.k8s.io/cri-tools")
+CNI_PLUGINS_VERSION = gobuild.pinned("node/runtime", "github.com/containernetworking/plugins")
+COREDNS_VERSION = gobuild.pinned("node/coredns", "github.com/coredns/coredns")
 PAUSE_VERSION = "3.10.1"
 
 # Packages of kind's base image (images/base/Dockerfile) that a single-node cluster uses; the

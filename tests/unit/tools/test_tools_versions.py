@@ -1,40 +1,38 @@
-"""Every version the tools name agrees with the go.mod that pins it and with the inventories
-(a version that drifts would key a cache by the wrong version)."""
+"""The versions the tools name come from the go.mod files that pin them, and agree with the
+inventories (a version that drifts would key a cache or tag an image wrongly)."""
 
 import re
 
 import pytest
 import yaml
 
-from meshops_dev import apps, cache, hosttools, istio, kubernetes, nodeimage
-
-
-def pinned(wrapper, module):
-    text = (cache.GO_DIR / wrapper / "go.mod").read_text()
-    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", text, re.M)
-    assert match, f"tools/go/{wrapper}/go.mod does not require {module}"
-    return match.group(1)
+from meshops_dev import apps, cache, errors, gobuild, hosttools, istio, kubernetes, nodeimage
 
 
 @pytest.mark.parametrize(
-    ("wrapper", "module", "version"),
+    ("text", "version"),
     [
-        ("k8s", "k8s.io/kubernetes", kubernetes.K8S_VERSION),
-        ("etcd", "go.etcd.io/etcd/server/v3", kubernetes.ETCD_VERSION),
-        ("hosttools", "sigs.k8s.io/kind", hosttools.KIND_VERSION),
-        ("hosttools", "helm.sh/helm/v3", hosttools.HELM_VERSION),
-        ("hosttools", "github.com/databus23/helm-diff/v3", hosttools.HELM_DIFF_VERSION),
-        ("istio", "istio.io/istio", istio.ISTIO_MODULE_VERSION),
-        ("apps", "github.com/mccutchen/go-httpbin/v2", apps.GO_HTTPBIN_VERSION),
-        ("node/runtime", "github.com/containerd/containerd/v2", nodeimage.CONTAINERD_VERSION),
-        ("node/runtime", "github.com/opencontainers/runc", nodeimage.RUNC_VERSION),
-        ("node/runtime", "sigs.k8s.io/cri-tools", nodeimage.CRICTL_VERSION),
-        ("node/runtime", "github.com/containernetworking/plugins", nodeimage.CNI_PLUGINS_VERSION),
-        ("node/coredns", "github.com/coredns/coredns", nodeimage.COREDNS_VERSION),
+        ("module x\n\nrequire (\n\tk8s.io/kubernetes v1.35.4 // indirect\n)\n", "v1.35.4"),
+        ("module x\n\nrequire k8s.io/kubernetes v1.35.4 // indirect\n", "v1.35.4"),
+        ("module x\n\nrequire (\n\tk8s.io/kubernetes-extra v9.9.9\n\tk8s.io/kubernetes v1.35.4\n)\n", "v1.35.4"),
     ],
 )
-def test_versions_match_the_wrapper_modules(wrapper, module, version):
-    assert pinned(wrapper, module) == version
+def test_versions_are_read_from_the_wrapper_modules(monkeypatch, tmp_path, text, version):
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "go.mod").write_text(text)
+    monkeypatch.setattr(cache, "GO_DIR", tmp_path)
+    assert gobuild.pinned("w", "k8s.io/kubernetes") == version
+
+
+def test_a_module_the_wrapper_does_not_pin_is_an_error():
+    with pytest.raises(errors.DevError, match=r"tools/go/k8s/go\.mod does not require example\.com/nothing"):
+        gobuild.pinned("k8s", "example.com/nothing")
+
+
+def test_the_pins_in_use():
+    assert kubernetes.K8S_VERSION.startswith("v1.")
+    assert kubernetes.ETCD_VERSION.removeprefix("v") + "-0" == kubernetes.ETCD_IMAGE_TAG
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", hosttools.KIND_VERSION)
 
 
 def test_istio_tag_names_the_pinned_commit():
