@@ -56,6 +56,15 @@ def binary_name(package: str) -> str:
     return parts[-1]
 
 
+def invocations(todo: dict[str, str]) -> list[dict[str, str]]:
+    """``{binary: package}`` split into ``go build`` invocations: one for all, unless two packages
+    would write the same default file name (then those go one per invocation)."""
+    defaults = [binary_name(pkg) for pkg in todo.values()]
+    clashing = {name for name, pkg in todo.items() if defaults.count(binary_name(pkg)) > 1 or (name != binary_name(pkg) and name in defaults)}
+    together = {name: pkg for name, pkg in todo.items() if name not in clashing}
+    return ([together] if together else []) + [{name: pkg} for name, pkg in todo.items() if name in clashing]
+
+
 def _fingerprint(module: Path, package: str, tags: Sequence[str], ldflags: str, cgo: bool) -> str:
     h = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
@@ -134,16 +143,20 @@ def build(
             if ldflags:
                 base += ["-ldflags", ldflags]
             benv = go_env(cgo, env)
-            # Packages keeping their default name build in one go (parallel, shared work).
-            plain = [pkg for name, pkg in todo.items() if binary_name(pkg) == name]
-            renamed = {name: pkg for name, pkg in todo.items() if binary_name(pkg) != name}
-            if plain:
-                names = ", ".join(binary_name(p) for p in plain)
-                cmd = [*base, "-o", str(tmp) + "/", *plain]
+            # One invocation for every package (one module graph load, shared packages compiled
+            # once, both cores busy until the last link); binaries are renamed afterwards. Only
+            # packages whose default names collide are built one by one.
+            for group in invocations(todo):
+                names = ", ".join(group)
+                if len(group) == 1:
+                    ((name, pkg),) = group.items()
+                    cmd = [*base, "-o", str(tmp / name), pkg]
+                else:
+                    cmd = [*base, "-o", str(tmp) + "/", *group.values()]
                 progress.run(cmd, desc=f"building {names}", env=benv, cwd=module, heartbeat=heartbeat)
-            for name, pkg in renamed.items():
-                cmd = [*base, "-o", str(tmp / name), pkg]
-                progress.run(cmd, desc=f"building {name}", env=benv, cwd=module, heartbeat=heartbeat)
+                for name, pkg in group.items():
+                    if len(group) > 1 and binary_name(pkg) != name:
+                        (tmp / binary_name(pkg)).replace(tmp / name)
             for name, pkg in todo.items():
                 built = tmp / name
                 if not built.is_file():

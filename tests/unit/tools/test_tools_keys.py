@@ -125,3 +125,17 @@ def test_timings_are_recorded_per_step(monkeypatch, tmp_path):
     assert entry["name"] == "build example v1"
     assert entry["cached"] is True
     assert entry["ok"] is True
+
+
+def test_one_go_build_invocation_unless_default_names_clash():
+    todo = {
+        "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+        "diff": "github.com/databus23/helm-diff/v3",
+        "etcd": "go.etcd.io/etcd/server/v3",
+    }
+    assert gobuild.invocations(todo) == [todo]
+    clash = {"a": "example.com/one/cmd/tool", "b": "example.com/two/cmd/tool", "c": "example.com/cmd/c"}
+    assert gobuild.invocations(clash) == [{"c": "example.com/cmd/c"}, {"a": "example.com/one/cmd/tool"}, {"b": "example.com/two/cmd/tool"}]
+    # a renamed binary must not overwrite another package's default file name
+    shadow = {"tool": "example.com/cmd/other", "x": "example.com/cmd/tool"}
+    assert len(gobuild.invocations(shadow)) == 2
