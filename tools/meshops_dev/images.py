@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("MESHOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKERFILES = cache.TOOLS_DIR / "images"
+BUILD_PACKAGES = ("debootstrap",)  # Debian packages this module runs
 # Bump when the assembly below changes in a way its inputs do not show (part of every key).
 RECIPE = "3"
 
@@ -211,11 +213,11 @@ def debootstrap(name: str, packages: tuple[str, ...], post: Callable[[Path], Non
     """
     root = rootfs_path(name, packages, recipe)
     stamp = root.with_name(root.name + ".done")
-    with progress.step(f"debootstrap {DEBIAN_SUITE} rootfs for {name} ({len(packages)} packages)") as st:
+    with _debootstrap_lock(root), progress.step(f"debootstrap {DEBIAN_SUITE} rootfs for {name} ({len(packages)} packages)") as st:
         if stamp.is_file() and root.is_dir():
             st.cached = True
             return root
-        engine.ensure_apt_packages(("debootstrap",), f"building the {name} root file system")
+        engine.ensure_apt_packages(BUILD_PACKAGES, f"building the {name} root file system")
         tmp = root.with_name(root.name + ".tmp")
         umount_below(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -241,6 +243,17 @@ def debootstrap(name: str, packages: tuple[str, ...], post: Callable[[Path], Non
         tmp.rename(root)
         stamp.write_text(" ".join(packages) + "\n")
         return root
+
+
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _debootstrap_lock(root: Path) -> threading.Lock:
+    """One debootstrap of a root at a time (``stack.up`` starts them in the background early; a
+    later caller waits for that one and finds it done)."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(root, threading.Lock())
 
 
 def umount_below(path: Path) -> None:

@@ -53,6 +53,8 @@ CRICTL_VERSION = gobuild.pinned("node/runtime", "sigs.k8s.io/cri-tools")
 CNI_PLUGINS_VERSION = gobuild.pinned("node/runtime", "github.com/containernetworking/plugins")
 COREDNS_VERSION = gobuild.pinned("node/coredns", "github.com/coredns/coredns")
 PAUSE_VERSION = "3.10.1"
+# Debian packages the builds below need: runc is cgo with libseccomp, pause is C.
+BUILD_PACKAGES = ("gcc", "libc6-dev", "libseccomp-dev", "pkg-config", "binutils")
 
 # Packages of kind's base image (images/base/Dockerfile) that a single-node cluster uses; the
 # storage e2e packages (nfs-common, open-iscsi) and rootless fuse-overlayfs are left out.
@@ -100,7 +102,7 @@ def build_runtime() -> dict[str, Path]:
         ),
         desc=f"build containerd {CONTAINERD_VERSION}",
     )
-    engine.ensure_apt_packages(("gcc", "libc6-dev", "libseccomp-dev", "pkg-config"), "building runc with seccomp")
+    engine.ensure_apt_packages(BUILD_PACKAGES, "building runc with seccomp")
     bins |= gobuild.build(
         module,
         ["github.com/opencontainers/runc"],
@@ -156,7 +158,7 @@ def build_pause() -> Path:
             raise errors.DevError(f"pause.c not found at {src}")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(".pause.tmp")
-        engine.ensure_apt_packages(("gcc", "libc6-dev", "binutils"), "compiling pause")
+        engine.ensure_apt_packages(BUILD_PACKAGES, "compiling pause")
         progress.run(
             ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{PAUSE_VERSION}-{K8S_VERSION}", "-o", tmp, src],
             desc="compiling pause.c",

@@ -139,3 +139,19 @@ def test_one_go_build_invocation_unless_default_names_clash():
     # a renamed binary must not overwrite another package's default file name
     shadow = {"tool": "example.com/cmd/other", "x": "example.com/cmd/tool"}
     assert len(gobuild.invocations(shadow)) == 2
+
+
+def test_background_steps_run_beside_the_main_thread(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MESHOPS_CACHE", str(tmp_path))
+    with progress.step("main step"):
+        work = progress.background("download", lambda: "done")
+        assert work.result() == "done"
+    failing = progress.background("debootstrap", lambda: (_ for _ in ()).throw(OSError("mirror unreachable")))
+    with pytest.raises(OSError, match="mirror unreachable"):
+        failing.result()
+    failing.settle()  # a prefetch failure is reported, not raised
+    err = capsys.readouterr().err
+    assert "    ==> download (in the background) ..." in err
+    assert "debootstrap failed in the background (done again where it is needed): mirror unreachable" in err
+    names = [json.loads(line)["name"] for line in (tmp_path / "timings.jsonl").read_text().splitlines()]
+    assert names == ["download (in the background)", "main step", "debootstrap (in the background)"]
