@@ -103,6 +103,15 @@ def test_venv_key_follows_requirements_and_the_tools_project(monkeypatch, tmp_pa
     assert jobs.venv_key() not in (key, changed)
 
 
+def fail(error):
+    """A producer that raises ``error``."""
+
+    def produce():
+        raise error
+
+    return produce
+
+
 def test_cached_runs_the_producer_once_per_key(monkeypatch, tmp_path):
     monkeypatch.setenv("MESHOPS_CACHE", str(tmp_path))
     calls = []
@@ -113,7 +122,7 @@ def test_cached_runs_the_producer_once_per_key(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "stamps" / "thing__v1.json").read_text())["key"] == "thing/v1"
     # a failed producer leaves no stamp
     with pytest.raises(RuntimeError):
-        stamps.cached("thing/v3", lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+        stamps.cached("thing/v3", fail(RuntimeError("boom")))
     assert not stamps.is_stamped("thing/v3")
 
 
@@ -146,7 +155,7 @@ def test_background_steps_run_beside_the_main_thread(monkeypatch, tmp_path, caps
     with progress.step("main step"):
         work = progress.background("download", lambda: "done")
         assert work.result() == "done"
-    failing = progress.background("debootstrap", lambda: (_ for _ in ()).throw(OSError("mirror unreachable")))
+    failing = progress.background("debootstrap", fail(OSError("mirror unreachable")))
     with pytest.raises(OSError, match="mirror unreachable"):
         failing.result()
     failing.settle()  # a prefetch failure is reported, not raised
