@@ -1,39 +1,19 @@
 """Helpers shared by the test modules (imported as tests.helpers)."""
 
-import functools
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
+
+from meshops_dev import istio
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
-def istio_module_version():
-    """The istio.io/istio version pinned for the air-gapped build (tools/go/istio/go.mod)."""
-    text = (REPO / "tools" / "go" / "istio" / "go.mod").read_text()
-    match = re.search(r"^\s*istio\.io/istio (v\S+)", text, re.M)
-    if not match:
-        raise RuntimeError("tools/go/istio/go.mod does not require istio.io/istio")
-    return match.group(1)
-
-
-@functools.lru_cache(maxsize=1)
 def istio_module_dir():
-    """Directory of the pinned Istio release in the Go module cache (downloaded through the proxy)."""
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
-    out = subprocess.run(
-        ["go", "mod", "download", "-json", f"istio.io/istio@{istio_module_version()}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=str(REPO / "tools" / "go" / "istio"),
-        timeout=900,
-    )
-    return pathlib.Path(json.loads(out.stdout)["Dir"])
+    """Directory of the pinned Istio release in the Go module cache (the tools' pin, downloaded once)."""
+    return istio.module_dir()
 
 
 def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, inventory="localhost,", tags=()):

@@ -7,11 +7,8 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
-
-sys.path.insert(0, str(REPO / "tools"))
-
 from meshops_dev import cache, progress
+from tests.helpers import REPO
 
 KIND = REPO / "inventories" / "kind"
 

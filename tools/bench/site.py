@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Figures of the main job on the kind cluster (issues 4 and 5), measured in one go.
 
-    tools/dev test --no-cluster ... (not needed); run with the venv's python:
+    Run with the venv's python (it has the tools package and the collection's requirements):
     ~/.cache/meshops-istio/venv/bin/python tools/bench/site.py [--skip-raw] [--probes N]
 
 1. site.yml vs the equivalent raw sequence (helm upgrade --install of the same charts and values,
@@ -29,11 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / ".ansible" / "collections"))
+from meshops_dev import cache, cluster, collection, engine, jobs, stack
 
-from meshops_dev import cache, cluster, engine, jobs  # noqa: E402
+REPO = cache.REPO_ROOT
 
 HOST = "httpbin.example.com"
 INGRESS_PORT = int(os.environ.get("MESHOPS_INGRESS_HTTP_PORT", "80"))
@@ -108,9 +106,7 @@ def site(extra: dict | None = None) -> float:
 def fresh_cluster() -> None:
     cluster.down()
     cluster.up()
-    for hook in ("istio", "apps"):
-        module = __import__(f"meshops_dev.{hook}", fromlist=["up_hook"])
-        module.up_hook()
+    stack.prepare_cluster()
 
 
 def rendered_values() -> dict:
@@ -206,7 +202,8 @@ def route_change() -> tuple[float, float]:
 
 def throughput(probes: int) -> tuple[float, float]:
     """(route_verify engine seconds, sequential curl loop seconds) for `probes` reference probes."""
-    from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner  # noqa: PLC0415 (needs the collection path)
+    collection.importable()
+    from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner  # noqa: PLC0415 (importable only after that)
 
     spec = [{"name": f"p{i}", "host": HOST, "path": "/status/200", "expect": {"status": 200, "headers": {"server": "istio-envoy"}}} for i in range(probes)]
     prepared, settings = probe_runner.prepare(spec, {"address": f"127.0.0.1:{INGRESS_PORT}"}, {"workers": 8, "retries": 0, "timeout": 600})

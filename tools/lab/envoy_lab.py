@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import functools
 import json
 import os
 import re
@@ -36,10 +38,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from meshops_dev import apps
-from meshops_dev import istio as istio_build
+from meshops_dev import apps, collection, istio, jobs, kubeapi, kubernetes
+from meshops_dev.errors import DevError
+from meshops_dev.local import wait_for
 
 LAB = Path(os.environ.get("MESHOPS_LAB_DIR", "/var/tmp/meshops-envoy-lab"))
 BRIDGE = "mlab0"
@@ -56,11 +57,8 @@ CNN_IP = "198.18.0.30"
 EXTERNAL_HOST = "edition.cnn.com"
 UNREGISTERED_HOST = "unregistered.example"
 
-# Settings istiod needs so that upstream Envoy accepts its configuration (docs/upstream-envoy.md).
-UPSTREAM_ISTIOD_ENV = {
-    "PILOT_ENABLE_METADATA_EXCHANGE": "false",
-    "PILOT_ENABLE_ALPN_FILTER": "false",
-}
+# What the istiod chart renders into the mesh config with telemetry.enabled=true (its default).
+CHART_TELEMETRY_MESH = {"defaultProviders": {"metrics": ["prometheus"]}}
 
 # Labels the sidecar injector adds; tlsMode=istio is what makes clients use (auto) mTLS.
 INJECTED_LABELS = {"security.istio.io/tlsMode": "istio", "service.istio.io/canonical-revision": "latest"}
@@ -97,7 +95,7 @@ PODS = {
     },
     "sleep": {
         "name": "sleep-lab",
-        "ns": "default",
+        "ns": "httpbin",
         "ip": "198.18.0.21",
         "sa": "sleep",
         "labels": {"app": "sleep", **INJECTED_LABELS, "service.istio.io/canonical-name": "sleep"},
@@ -124,7 +122,7 @@ SERVICES = [
     ),
     ("istio-system", "istio-egressgateway", {"istio": "egressgateway"}, [("http2", 80, 8080), ("https", 443, 8443)], "egress"),
     ("httpbin", "httpbin", {"app": "httpbin"}, [("http", 8000, 8080)], "httpbin"),
-    ("default", "sleep", {"app": "sleep"}, [("http", 80, 80)], "sleep"),
+    ("httpbin", "sleep", {"app": "sleep"}, [("http", 80, 80)], "sleep"),
     (
         "istio-system",
         "istiod",
@@ -139,7 +137,7 @@ SERVICES = [
 # helpers
 
 
-class LabError(RuntimeError):
+class LabError(DevError):
     pass
 
 
@@ -155,20 +153,6 @@ def sh(cmd: list[str], *, check: bool = True, input: str | None = None, timeout:
     if check and res.returncode != 0:
         raise LabError(f"command failed ({res.returncode}): {' '.join(map(str, cmd))}\n{res.stdout}{res.stderr}")
     return res.stdout
-
-
-def wait_for(desc: str, probe, timeout: float = 120, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-            if value:
-                return value
-        except Exception as exc:
-            last = exc
-        time.sleep(interval)
-    raise LabError(f"timed out after {timeout:.0f}s waiting for {desc}" + (f": {last}" if last else ""))
 
 
 def http_get(url: str, timeout: float = 5, headers: dict | None = None) -> tuple[int, dict, str]:
@@ -278,9 +262,9 @@ def stop_pid(name: str, pid: int, timeout: float = 15) -> None:
 def binaries() -> dict[str, Path]:
     """Locate (or build) every binary the lab runs and copy it under LAB/bin (uid 1337 must read it)."""
     found: dict[str, Path] = {}
-    found.update(istio_build.build_binaries(["pilot-agent", "pilot-discovery"]))
-    found.update(istio_build.k8s_lab_binaries())
-    found["envoy"] = istio_build.envoy_binary()
+    found.update(istio.build_binaries(["pilot-agent", "pilot-discovery"]))
+    found.update(kubernetes.apiserver_binaries())
+    found["envoy"] = istio.envoy_binary()
     found["go-httpbin"] = apps.build_go_httpbin()
     bindir = LAB / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
@@ -335,8 +319,6 @@ def pki() -> Path:
             "-extfile",
             f"{d}/{name}.ext",
         )
-    ossl("genrsa", "-out", f"{d}/sa.key", "2048")
-    ossl("rsa", "-in", f"{d}/sa.key", "-pubout", "-out", f"{d}/sa.pub")
     return d
 
 
@@ -370,58 +352,36 @@ def apply(bins: dict, objs: list[dict]) -> None:
     kubectl(bins, "apply", "--server-side", "--force-conflicts", "--field-manager=envoy-lab", "-f", "-", input=json.dumps(doc))
 
 
-def start_kube(state: dict, bins: dict) -> None:
-    d = pki()
-    write_kubeconfig(d)
-    etcd_dir = LAB / "etcd"
-    start(
-        state,
-        "etcd",
-        [
-            bins["etcd"],
-            "--name",
-            "lab",
-            "--data-dir",
-            etcd_dir,
-            "--listen-client-urls",
-            f"http://127.0.0.1:{ETCD_PORT}",
-            "--advertise-client-urls",
-            f"http://127.0.0.1:{ETCD_PORT}",
-            "--listen-peer-urls",
-            f"http://127.0.0.1:{ETCD_PORT + 10}",
-            "--initial-advertise-peer-urls",
-            f"http://127.0.0.1:{ETCD_PORT + 10}",
-            "--initial-cluster",
-            f"lab=http://127.0.0.1:{ETCD_PORT + 10}",
-        ],
-    )
-    wait_for("etcd", lambda: http_get(f"http://127.0.0.1:{ETCD_PORT}/health")[0] == 200, timeout=60)
-    start(
-        state,
-        "kube-apiserver",
-        [
-            bins["kube-apiserver"],
-            f"--etcd-servers=http://127.0.0.1:{ETCD_PORT}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={APISERVER_PORT}",
-            "--advertise-address=127.0.0.1",
+def api_server(d: Path) -> kubeapi.ApiServer:
+    """The lab's API server: certificates of the lab's CA (istiod and kubectl use admin.kubeconfig), RBAC."""
+    return kubeapi.ApiServer(
+        LAB / "kube",
+        APISERVER_PORT,
+        ETCD_PORT,
+        ETCD_PORT + 10,
+        service_cidr=SERVICE_CIDR,
+        auth_flags=(
             f"--tls-cert-file={d}/apiserver.crt",
             f"--tls-private-key-file={d}/apiserver.key",
             f"--client-ca-file={d}/ca.crt",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={d}/sa.pub",
-            f"--service-account-signing-key-file={d}/sa.key",
-            "--api-audiences=https://kubernetes.default.svc.cluster.local",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--api-audiences={kubeapi.SERVICE_ACCOUNT_ISSUER}",
             "--authorization-mode=Node,RBAC",
-            "--allow-privileged=true",
-        ],
+        ),
     )
-    wait_for("kube-apiserver /readyz", lambda: kubectl(bins, "get", "--raw", "/readyz", check=False).strip() == "ok", timeout=120)
+
+
+def start_kube(state: dict, bins: dict) -> None:
+    d = pki()
+    write_kubeconfig(d)
+    server = api_server(d)
+    start(state, "etcd", server.etcd_command(bins["etcd"]))
+    wait_for(lambda: http_get(f"{server.etcd_url}/health")[0] == 200, "etcd", timeout=60)
+    start(state, "kube-apiserver", server.apiserver_command(bins["kube-apiserver"]))
+    wait_for(lambda: kubectl(bins, "get", "--raw", "/readyz", check=False).strip() == "ok", "kube-apiserver /readyz", timeout=120)
 
 
 def istio_files() -> Path:
-    return istio_build.module_dir()
+    return istio.module_dir()
 
 
 def install_crds(bins: dict) -> None:
@@ -430,7 +390,29 @@ def install_crds(bins: dict) -> None:
     kubectl(bins, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
-def mesh_config(profile: str, extra: dict) -> dict:
+def profile_settings(profile: str) -> tuple[dict, dict]:
+    """(istiod environment, mesh config additions) of a lab profile.
+
+    ``upstream``: the control_plane role's ``upstream_envoy`` profile (istiod chart values, read
+    from the collection by ``collection.proxy_profile``) mapped onto what the lab runs by hand:
+    ``pilot.env`` -> istiod's environment, ``telemetry.enabled`` -> the mesh config's metrics
+    provider, ``global.proxy.tracer`` -> tracing. ``chart-default``: the chart's defaults.
+    """
+    if profile == "chart-default":
+        return {}, dict(CHART_TELEMETRY_MESH)
+    values = copy.deepcopy(collection.proxy_profile("upstream_envoy"))
+    env = {k: str(v) for k, v in values.get("pilot", {}).pop("env", {}).items()}
+    mesh = {} if values.pop("telemetry", {}).get("enabled", True) is False else dict(CHART_TELEMETRY_MESH)
+    tracer = values.get("global", {}).get("proxy", {}).pop("tracer", None)
+    if tracer not in (None, "none"):
+        raise LabError(f"the upstream_envoy profile sets tracer {tracer!r}; the lab runs without a tracer")
+    unmapped = [key for key, rest in values.items() if rest not in ({}, {"proxy": {}})]
+    if unmapped:
+        raise LabError(f"the upstream_envoy profile sets {', '.join(sorted(unmapped))} beyond what the lab maps (pilot.env, telemetry, tracer)")
+    return env, mesh
+
+
+def mesh_config(profile_mesh: dict, extra: dict) -> dict:
     mesh = {
         "trustDomain": "cluster.local",
         "rootNamespace": "istio-system",
@@ -439,10 +421,7 @@ def mesh_config(profile: str, extra: dict) -> dict:
         "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
         "defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012"},
     }
-    if profile == "chart-default":
-        # What the istiod chart renders with telemetry.enabled=true (its default).
-        mesh["defaultProviders"] = {"metrics": ["prometheus"]}
-    return deep_merge(mesh, extra)
+    return deep_merge(deep_merge(mesh, profile_mesh), extra)
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
@@ -660,7 +639,7 @@ def start_istiod(state: dict, bins: dict, env_extra: dict) -> None:
         cwd=cwd,
         env=env,
     )
-    wait_for("istiod /ready", lambda: http_get(f"http://{ISTIOD_DEBUG}/ready")[0] == 200, timeout=120)
+    wait_for(lambda: http_get(f"http://{ISTIOD_DEBUG}/ready")[0] == 200, "istiod /ready", timeout=120, interval=1.0)
 
 
 def proxy_root(key: str) -> Path:
@@ -689,9 +668,10 @@ def prepare_proxy_root(bins: dict, key: str) -> Path:
     token = kubectl(bins, "create", "token", pod["sa"], "-n", pod["ns"], "--audience", "istio-ca", "--duration", "24h")
     (root / "var/run/secrets/tokens/istio-token").write_text(token.strip())
     root_cert = wait_for(
-        f"istio-ca-root-cert in {pod['ns']}",
         lambda: json.loads(kubectl(bins, "get", "configmap", "istio-ca-root-cert", "-n", pod["ns"], "-o", "json"))["data"]["root-cert.pem"],
+        f"istio-ca-root-cert in {pod['ns']}",
         timeout=60,
+        interval=1.0,
     )
     (root / "var/run/secrets/istio/root-cert.pem").write_text(root_cert)
     (root / "etc/istio/pod/labels").write_text("".join(f'{k}="{v}"\n' for k, v in pod["labels"].items()))
@@ -806,6 +786,13 @@ def parse_kv(items: list[str]) -> dict:
     return out
 
 
+@functools.cache
+def reference_objects() -> list[dict]:
+    """The six objects of the reference scenario, as the collection's traffic role renders them
+    (all in the app namespace, where the mesh client runs, as in the kind scenario)."""
+    return jobs.render_traffic({"traffic_egress_host": EXTERNAL_HOST})
+
+
 def lab_up(
     profile: str = "upstream",
     istiod_env: dict | None = None,
@@ -822,9 +809,9 @@ def lab_up(
         lab_down()
     if LAB.exists():
         shutil.rmtree(LAB)
-    env = dict(UPSTREAM_ISTIOD_ENV) if profile == "upstream" else {}
+    env, profile_mesh = profile_settings(profile)
     env.update(istiod_env or {})
-    mesh = mesh_config(profile, mesh_extra or {})
+    mesh = mesh_config(profile_mesh, mesh_extra or {})
     state = {"pids": {}, "netns": [], "profile": profile, "mesh": mesh, "proxy_env": proxy_env_extra or {}}
     save_state(state)
     bins = binaries()
@@ -849,7 +836,7 @@ def lab_up(
         extra_objects = [*(extra_objects or []), *GATEWAY_SECRET_RBAC, *HTTPS_GATEWAY]
         state["tls"] = True
         save_state(state)
-    apply(bins, istio_build.seed_objects("httpbin", "default", EXTERNAL_HOST) + (extra_objects or []))
+    apply(bins, reference_objects() + (extra_objects or []))
     for f in extra_files or []:
         kubectl(bins, "apply", "-f", f)
     ready = {}
@@ -858,9 +845,9 @@ def lab_up(
         if pod["role"]:
             try:
                 remaining = max(deadline - time.monotonic(), 1)
-                wait_for(f"{key} proxy ready (:15021/healthz/ready)", lambda k=key: proxy_ready(k), timeout=remaining)
+                wait_for(lambda k=key: proxy_ready(k), f"{key} proxy ready (:15021/healthz/ready)", timeout=remaining, interval=1.0)
                 ready[key] = True
-            except LabError as exc:
+            except DevError as exc:
                 log(str(exc))
                 ready[key] = False
     log("ready: " + ", ".join(f"{k}={v}" for k, v in ready.items()))
@@ -1150,7 +1137,7 @@ STRICT_MTLS_AND_AUTHZ = [
             "action": "ALLOW",
             "rules": [
                 {
-                    "from": [{"source": {"principals": ["cluster.local/ns/default/sa/sleep", "cluster.local/ns/istio-system/sa/istio-ingressgateway"]}}],
+                    "from": [{"source": {"principals": ["cluster.local/ns/httpbin/sa/sleep", "cluster.local/ns/istio-system/sa/istio-ingressgateway"]}}],
                     "to": [{"operation": {"methods": ["GET", "HEAD"]}}],
                 }
             ],
@@ -1314,7 +1301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except LabError as exc:
+    except DevError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

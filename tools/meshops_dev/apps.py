@@ -1,24 +1,26 @@
-"""Application images of the air-gapped mode (``tools/dev build apps``).
+"""Application images of the air-gapped mode (``tools/dev build apps``) and the external host.
 
 - ``meshops.local/go-httpbin:v2.15.0``: go-httpbin, the httpbin that Istio's samples/httpbin runs
   (port 8080 by default; the sample's Service maps 8000 -> 8080), a static binary built from
-  ``tools/go/apps``, ``FROM scratch`` (tools/images/go-httpbin/Dockerfile).
-- ``meshops.local/curl:7.88.1``: mesh client with curl and a shell for egress checks, Debian
-  bookworm minbase + curl (tools/images/curl/Dockerfile); the tag is the upstream version of
+  ``tools/go/apps``, ``FROM scratch`` (tools/images/go-httpbin/Dockerfile). ``build_go_httpbin()``
+  is also the binary the tests and benchmarks run on loopback: one build for all.
+- ``meshops.local/curl:7.88.1``: mesh client with curl and a shell for egress checks, on the
+  Debian workload base (tools/images/curl/Dockerfile); the tag is the upstream version of
   bookworm's curl package.
+- The external host of the egress scenario: go-httpbin in a container on the kind network.
 
 Tarballs are cached under ``$MESHOPS_CACHE/images/``; nothing is rebuilt while they are there.
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from . import cache, engine, gobuild, istio, progress
+from . import cache, engine, gobuild, images, progress
+from .addresses import KIND_NETWORK
 
-GO_HTTPBIN_VERSION = "v2.15.0"
+GO_HTTPBIN_VERSION = gobuild.pinned("apps", "github.com/mccutchen/go-httpbin/v2")
 GO_HTTPBIN_PKG = "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"
 GO_HTTPBIN_IMAGE = f"meshops.local/go-httpbin:{GO_HTTPBIN_VERSION}"
 # Upstream version of Debian bookworm's curl package (7.88.1-10+deb12uN); checked at build time.
@@ -26,10 +28,10 @@ CURL_VERSION = "7.88.1"
 CURL_IMAGE = f"meshops.local/curl:{CURL_VERSION}"
 # MESHOPS_IMAGES=official: the image of Istio's samples/httpbin, which docker pulls
 OFFICIAL_GO_HTTPBIN_IMAGE = f"docker.io/mccutchen/go-httpbin:{GO_HTTPBIN_VERSION}"
-CURL_PACKAGES = ("ca-certificates", "curl")
 
 
 def build_go_httpbin() -> Path:
+    """go-httpbin of the pinned module (tools/go/apps), cached by fingerprint."""
     out = gobuild.build(
         "apps",
         [f"go-httpbin={GO_HTTPBIN_PKG}"],
@@ -41,59 +43,33 @@ def build_go_httpbin() -> Path:
 
 def build_go_httpbin_image() -> Path:
     binary = build_go_httpbin()
-    dockerfile = istio.IMAGES_DIR / "go-httpbin" / "Dockerfile"
-    ca = istio.debian_ca_bundle()
-    key = istio.short_hash(istio.IMAGE_RECIPE, GO_HTTPBIN_VERSION, istio.file_key(binary, dockerfile, ca))
+    dockerfile = images.DOCKERFILES / "go-httpbin" / "Dockerfile"
+    ca = images.workload_ca_bundle()
+    key = images.image_key(GO_HTTPBIN_VERSION, images.file_key(binary, dockerfile, ca))
 
     def build() -> None:
         with tempfile.TemporaryDirectory(prefix="meshops-httpbin-") as tmp:
             root = Path(tmp)
-            istio.base_files(root, ca)
+            images.base_files(root, ca)
             files: dict[str, Path | str] = {f"rootfs/{p.relative_to(root)}": p for p in root.rglob("*") if p.is_file()}
             files["rootfs/bin/go-httpbin"] = binary
-            istio.docker_build(GO_HTTPBIN_IMAGE, dockerfile, files, key)
-        istio.smoke_check(GO_HTTPBIN_IMAGE, ["-h"], "-port")
+            images.docker_build(GO_HTTPBIN_IMAGE, dockerfile, files, key)
+        images.check_image(GO_HTTPBIN_IMAGE, ["-h"], "-port")
 
-    return istio.ensure_image(GO_HTTPBIN_IMAGE, key, build)
-
-
-def _curl_post(root: Path) -> None:
-    # Istio's samples/curl runs curlimages/curl as curl_user (uid 100, gid 101).
-    istio.chroot(root, "groupadd", "--gid", "101", "curl_user", desc="adding group curl_user")
-    istio.chroot(
-        root,
-        "useradd",
-        "--uid",
-        "100",
-        "--gid",
-        "101",
-        "--no-create-home",
-        "--home-dir",
-        "/tmp",
-        "--shell",
-        "/bin/sh",
-        "curl_user",
-        desc="adding user curl_user",
-    )
-    version = istio.chroot(root, "dpkg-query", "-W", "-f", "${Version}", "curl", desc="curl package version")
-    if not version.startswith(CURL_VERSION + "-"):
-        raise progress.DevError(f"{istio.DEBIAN_SUITE} ships curl {version}, apps.CURL_VERSION says {CURL_VERSION}: update it")
-    (root / "etc/meshops-curl-version").write_text(version + "\n")
+    return images.ensure_image(GO_HTTPBIN_IMAGE, key, build)
 
 
 def build_curl_image() -> Path:
-    rootfs = istio.debootstrap_rootfs("curl", CURL_PACKAGES, _curl_post, "curl_user 100:101")
-    dockerfile = istio.IMAGES_DIR / "curl" / "Dockerfile"
-    base_key = istio.short_hash(rootfs.name)
-    base_ref = f"meshops.local/curl-base:{istio.DEBIAN_SUITE}-{base_key}"
-    key = istio.short_hash(istio.IMAGE_RECIPE, base_key, dockerfile.read_bytes())
+    base_ref, base_key = images.workload_base()
+    dockerfile = images.DOCKERFILES / "curl" / "Dockerfile"
+    key = images.image_key(base_key, dockerfile.read_bytes())
 
     def build() -> None:
-        istio.import_rootfs(base_ref, rootfs, base_key)
-        istio.docker_build(CURL_IMAGE, dockerfile, {}, key, {"BASE": base_ref})
-        istio.smoke_check(CURL_IMAGE, ["--version"], f"curl {CURL_VERSION}", entrypoint="curl")
+        images.import_workload_base()
+        images.docker_build(CURL_IMAGE, dockerfile, {}, key, {"BASE": base_ref})
+        images.check_image(CURL_IMAGE, ["--version"], f"curl {CURL_VERSION}", entrypoint="curl")
 
-    return istio.ensure_image(CURL_IMAGE, key, build)
+    return images.ensure_image(CURL_IMAGE, key, build)
 
 
 def build_images() -> list[Path]:
@@ -101,34 +77,12 @@ def build_images() -> list[Path]:
         return [build_go_httpbin_image(), build_curl_image()]
 
 
-def images() -> list[str]:
+def image_refs() -> list[str]:
     return [GO_HTTPBIN_IMAGE, CURL_IMAGE]
-
-
-def register_build(build_sub: argparse._SubParsersAction) -> None:
-    p = build_sub.add_parser("apps", help=f"images {GO_HTTPBIN_IMAGE} and {CURL_IMAGE} (cached tarballs)")
-    p.add_argument("--load", action="store_true", help="also load them into the kind cluster")
-    p.set_defaults(func=cmd_build)
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    tarballs = build_images()
-    if args.load:
-        istio.load_into_cluster(images())
-    for t in tarballs:
-        print(t)
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
 # the external host of the egress scenario
-
-
-def _network() -> str:
-    from . import cluster  # noqa: PLC0415
-
-    return cluster.NETWORK
-
 
 EXTERNAL_CONTAINER = "meshops-edition-cnn"
 EXTERNAL_ALIASES = ("edition.cnn.com", "unregistered.meshops.test")
@@ -146,11 +100,11 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
         else:
             image = GO_HTTPBIN_IMAGE
             build_go_httpbin_image()
-        running = progress.quiet(["docker", "inspect", "--format", "{{.State.Running}} {{.Config.Image}}", name], env=engine.docker_env())
+        running = images.docker_quiet("inspect", "--format", "{{.State.Running}} {{.Config.Image}}", name)
         if running.returncode == 0 and running.stdout.strip() == f"true {image}":
             st.cached = True
             return
-        progress.quiet(["docker", "rm", "-f", name], env=engine.docker_env())
+        images.docker_quiet("rm", "-f", name)
         args = [
             "run",
             "-d",
@@ -159,7 +113,7 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
             "--restart",
             "unless-stopped",
             "--network",
-            _network(),
+            KIND_NETWORK,
             "--sysctl",
             "net.ipv4.ip_unprivileged_port_start=0",
             "--label",
@@ -167,45 +121,8 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
         ]
         for alias in aliases:
             args += ["--network-alias", alias]
-        istio.docker(*args, image, "-port", "80", desc=f"starting {name}")
+        images.docker(*args, image, "-port", "80", desc=f"starting {name}")
 
 
 def external_host_down(name: str = EXTERNAL_CONTAINER) -> None:
     progress.quiet(["docker", "rm", "-f", name], env=engine.docker_env())
-
-
-def down_hook() -> None:
-    """``tools/dev down``: the external host leaves the kind network, so the network can go too."""
-    external_host_down()
-
-
-def up_hook() -> None:
-    """``tools/dev up``: build (cached) and load the app images; start the external host."""
-    from . import cluster  # noqa: PLC0415
-
-    if cache.official_images():
-        if cluster.cluster_exists():
-            external_host_up()  # the roles' default images are pulled by the node
-        return
-    build_images()
-    if cluster.cluster_exists():
-        istio.load_into_cluster(images())
-        external_host_up()
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("apps", help="app helpers: the external host of the egress scenario")
-    sub = p.add_subparsers(dest="apps_cmd", required=True)
-    up = sub.add_parser("external-host", help="start (or --down: remove) the go-httpbin container standing in for the external host")
-    up.add_argument("--name", default=EXTERNAL_CONTAINER, help="container name")
-    up.add_argument("--alias", action="append", help=f"DNS names on the kind network (default: {', '.join(EXTERNAL_ALIASES)})")
-    up.add_argument("--down", action="store_true", help="remove the container")
-    up.set_defaults(func=cmd_external_host)
-
-
-def cmd_external_host(args: argparse.Namespace) -> int:
-    if args.down:
-        external_host_down(args.name)
-    else:
-        external_host_up(args.name, tuple(args.alias or EXTERNAL_ALIASES))
-    return 0

@@ -1,4 +1,4 @@
-"""Cache and state locations (docs/development.md, "Local state") and version stamps.
+"""Cache and state locations (docs/development.md, "Local state").
 
 - ``MESHOPS_CACHE`` (default ``~/.cache/meshops-istio``): everything keyed by version that
   survives between runs: ``venv/``, ``bin/``, ``images/``, ``rootfs/``, ``istio/<tag>/``,
@@ -11,16 +11,10 @@
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-from . import progress
-
-T = TypeVar("T")
+from .errors import DevError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "tools"
@@ -39,7 +33,7 @@ def image_source() -> str:
     """``MESHOPS_IMAGES``: where the node, Istio and app images come from."""
     value = os.environ.get("MESHOPS_IMAGES", "source").strip() or "source"
     if value not in IMAGE_SOURCES:
-        raise progress.DevError(f"MESHOPS_IMAGES={value!r}: use one of {', '.join(IMAGE_SOURCES)}")
+        raise DevError(f"MESHOPS_IMAGES={value!r}: use one of {', '.join(IMAGE_SOURCES)}")
     return value
 
 
@@ -114,57 +108,3 @@ def image_tarball(name: str, version: str) -> Path:
     """Path of a cached image tarball, e.g. ``images/kube-apiserver_v1.35.4.tar``."""
     safe = name.replace("/", "_").replace(":", "_")
     return images_dir() / f"{safe}_{version}.tar"
-
-
-def _stamp_path(key: str) -> Path:
-    safe = key.replace("/", "__").replace(":", "_").replace(" ", "_")
-    return stamps_dir() / f"{safe}.json"
-
-
-def is_stamped(key: str) -> bool:
-    return _stamp_path(key).is_file()
-
-
-def read_stamp(key: str) -> dict | None:
-    path = _stamp_path(key)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_stamp(key: str, **info: object) -> None:
-    path = _stamp_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"key": key, "done": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-    data.update(info)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def clear_stamp(key: str) -> None:
-    _stamp_path(key).unlink(missing_ok=True)
-
-
-def cached(
-    key: str,
-    producer: Callable[[], T],
-    *,
-    desc: str | None = None,
-    check: Callable[[], bool] | None = None,
-) -> T | None:
-    """Run ``producer`` unless the stamp ``key`` exists (and ``check()``, if given, is true).
-
-    ``key`` must contain every version the result depends on (for example
-    ``"image/kube-apiserver/v1.35.4"``). The work runs inside a progress step named ``desc``
-    (default: the key) that records ``cached: true`` when skipped. Returns the producer's result,
-    or None when skipped. The stamp is written only when the producer returns without error.
-    """
-    with progress.step(desc or key) as st:
-        if is_stamped(key) and (check is None or check()):
-            st.cached = True
-            return None
-        result = producer()
-        write_stamp(key)
-        return result

@@ -1,113 +1,203 @@
-"""``tools/dev``: command line of the air-gapped tooling.
+"""``tools/dev``: the command line of the air-gapped tooling.
 
-Subcommands: ``engine``, ``build host-tools|node-image``, ``cluster``, ``up``, ``down``.
-
-Optional modules of this package (``istio``, ``apps``) plug in when they exist:
-
-- ``register(subparsers)`` adds their own top-level subcommands;
-- ``register_build(build_subparsers)`` (optional) adds ``tools/dev build <name>`` entries;
-- ``up_hook()`` (optional; ``build_images()`` is accepted too) is called by ``tools/dev up``
-  after the cluster is up, to build (and load) their images. A missing module or hook is skipped.
+Every command is a row of ``COMMANDS``: its words (``"cluster up"``), the help line, its
+arguments and the function it runs. ``build_parser()`` turns the table into argparse parsers;
+nothing is discovered at run time.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
 import os
 import sys
-from types import ModuleType
+from collections.abc import Callable
+from pathlib import Path
 
-from . import cache, cluster, engine, hosttools, nodeimage, progress
+from . import apps, cache, cluster, engine, errors, hosttools, istio, jobs, nodeimage, stack
 
-OPTIONAL_MODULES = ("istio", "apps", "jobs")
-
-
-def optional_modules() -> list[ModuleType]:
-    mods = []
-    for name in OPTIONAL_MODULES:
-        try:
-            mods.append(importlib.import_module(f"{__package__}.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
-    return mods
+# (flags, argparse keyword arguments) of one argument
+Arg = tuple[tuple[str, ...], dict]
 
 
-def _hook(mod: ModuleType):
-    for attr in ("up_hook", "build_images"):
-        fn = getattr(mod, attr, None)
-        if callable(fn):
-            return fn
-    return None
+def arg(*flags: str, **kwargs) -> Arg:
+    return flags, kwargs
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    cache.image_source()  # refuse an unknown MESHOPS_IMAGES before anything starts
-    with progress.step("up"):
-        engine.up()
-        hosttools.build_all()
-        if cache.official_images():
-            progress.note(f"MESHOPS_IMAGES=official: the node pulls {cluster.node_image()} and the official images; nothing else is built")
-        else:
-            nodeimage.build()
-        cluster.up()
-        for mod in optional_modules():
-            fn = _hook(mod)
-            if fn is not None:
-                fn()
-    return 0
+@dataclasses.dataclass(frozen=True)
+class Command:
+    words: str
+    help: str
+    run: Callable[[argparse.Namespace], object]  # an int is the exit code; anything else means 0
+    args: tuple[Arg, ...] = ()
 
 
-def cmd_down(args: argparse.Namespace) -> int:
-    with progress.step("down"):
-        if engine.server_version(engine.docker_env()["DOCKER_HOST"]):
-            try:
-                cluster.down()
-            except progress.DevError as exc:  # e.g. kind was never built: nothing to delete
-                progress.warn(f"cluster down skipped: {exc}")
-            for mod in optional_modules():
-                fn = getattr(mod, "down_hook", None)
-                if callable(fn):
-                    fn()
-        if not args.keep_engine:
-            engine.down()
-    return 0
+# Help of the words that group commands (``tools/dev cluster --help``).
+GROUPS = {
+    "engine": "container engine: use a running Docker engine or the project's own dockerd",
+    "build": "build host tools and images from source (cached by version)",
+    "cluster": "the kind cluster 'meshops'",
+    "istio": "the collection's roles on the kind cluster: install, smoke, uninstall",
+    "apps": "app helpers: the external host of the egress scenario",
+}
+
+REST = "(after --)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _rest(args: list[str]) -> list[str]:
+    return args[1:] if args[:1] == ["--"] else args
+
+
+def _build_istio(args: argparse.Namespace) -> None:
+    for tarball in istio.build_images():
+        print(tarball)
+    print(istio.charts_dir())
+    if args.load:
+        cluster.load(istio.image_refs())
+
+
+def _build_apps(args: argparse.Namespace) -> None:
+    for tarball in apps.build_images():
+        print(tarball)
+    if args.load:
+        cluster.load(apps.image_refs())
+
+
+def _external_host(args: argparse.Namespace) -> None:
+    if args.down:
+        apps.external_host_down(args.name)
+    else:
+        apps.external_host_up(args.name, tuple(args.alias or apps.EXTERNAL_ALIASES))
+
+
+def _istio_smoke(args: argparse.Namespace) -> int:
+    if not args.no_apply:
+        apps.external_host_up()
+    roles = ["verify"] if args.no_apply else ["httpbin", "traffic", "verify"]
+    return jobs.run_roles(roles, *_rest(args.ansible_args), desc=f"roles {', '.join(roles)} on the kind cluster")
+
+
+def _istio_uninstall(args: argparse.Namespace) -> int:
+    extra = ["--extra-vars", '{"control_plane_uninstall_crds": true}'] if args.crds else []
+    playbook = cache.REPO_ROOT / "playbooks" / "uninstall.yml"
+    return jobs.playbook(playbook, *extra, *_rest(args.ansible_args), desc="playbooks/uninstall.yml on the kind cluster")
+
+
+ANSIBLE_ARGS = arg("ansible_args", nargs=argparse.REMAINDER, help=f"extra ansible-playbook arguments {REST}")
+
+COMMANDS: tuple[Command, ...] = (
+    Command("engine up", "use a running Docker engine or start the project's own dockerd", lambda a: engine.up()),
+    Command("engine down", "stop the project's dockerd (only if started by 'up')", lambda a: engine.down()),
+    Command("engine status", "show which engine is used and whether it answers", lambda a: engine.status()),
+    Command("engine env", "print 'export DOCKER_HOST=...' for shells", lambda a: engine.print_env()),
+    Command("build host-tools", "build kind, helm (+helm-diff) and kubectl into $MESHOPS_CACHE/bin", lambda a: hosttools.build_all()),
+    Command("build node-image", f"build the kind node image {nodeimage.NODE_IMAGE}", lambda a: nodeimage.build()),
+    Command("build node-binaries", "build only the binaries of the node image", lambda a: nodeimage.build_binaries()),
+    Command(
+        "build istio",
+        f"images {istio.PILOT_IMAGE}, {istio.PROXY_IMAGE} and the Helm charts (cached)",
+        _build_istio,
+        (arg("--load", action="store_true", help="also load the images into the kind cluster"),),
+    ),
+    Command(
+        "build apps",
+        f"images {apps.GO_HTTPBIN_IMAGE} and {apps.CURL_IMAGE} (cached tarballs)",
+        _build_apps,
+        (arg("--load", action="store_true", help="also load them into the kind cluster"),),
+    ),
+    Command("cluster up", "create (or reuse) the kind cluster and wait until it is ready", lambda a: cluster.up()),
+    Command("cluster down", "delete the kind cluster", lambda a: cluster.down()),
+    Command("cluster status", "show the cluster, its health, memory and pods", lambda a: cluster.status()),
+    Command(
+        "cluster load",
+        "load docker images (names) or image archives (files) into the cluster",
+        lambda a: cluster.load(a.images),
+        (arg("images", nargs="+", metavar="IMAGE"),),
+    ),
+    Command("cluster config", "print the kind config used to create the cluster", lambda a: print(cluster.kind_config(), end="")),
+    Command("up", "engine up + build host-tools + node-image + cluster up + Istio/app images + external host", lambda a: stack.up()),
+    Command(
+        "down",
+        "cluster down (+ engine down when this project started it)",
+        lambda a: stack.down(keep_engine=a.keep_engine),
+        (arg("--keep-engine", action="store_true", help="leave the engine running"),),
+    ),
+    Command(
+        "site",
+        "the main job: build what is missing, create the kind cluster, run site.yml",
+        lambda a: jobs.site(a.inventory, _rest(a.ansible_args)),
+        (
+            arg("--inventory", type=Path, help="inventory (default: the local kind cluster, inventories/kind/hosts.yml or official.yml)"),
+            ANSIBLE_ARGS,
+        ),
+    ),
+    Command(
+        "test",
+        "the test command: unit, rendering, module, lint and sanity tests and the kind scenario",
+        lambda a: jobs.test(a.no_cluster, _rest(a.pytest_args)),
+        (
+            arg("--no-cluster", action="store_true", help="skip the tests that need the kind cluster"),
+            arg("pytest_args", nargs=argparse.REMAINDER, help=f"extra pytest arguments {REST}"),
+        ),
+    ),
+    Command(
+        "istio install",
+        "the roles control_plane and gateways on the kind cluster (charts and images of the inventory)",
+        lambda a: jobs.run_roles(["control_plane", "gateways"], *_rest(a.ansible_args), desc="roles control_plane, gateways on the kind cluster"),
+        (ANSIBLE_ARGS,),
+    ),
+    Command(
+        "istio smoke",
+        "the roles httpbin, traffic and verify (the reference scenario and its live checks)",
+        _istio_smoke,
+        (arg("--no-apply", action="store_true", help="only the verify role (the checks)"), ANSIBLE_ARGS),
+    ),
+    Command(
+        "istio uninstall",
+        "the collection's playbooks/uninstall.yml (scenario, gateways, control plane)",
+        _istio_uninstall,
+        (arg("--crds", action="store_true", help="also delete Istio's CRDs (control_plane_uninstall_crds)"), ANSIBLE_ARGS),
+    ),
+    Command(
+        "apps external-host",
+        "start (or --down: remove) the go-httpbin container standing in for the external host",
+        _external_host,
+        (
+            arg("--name", default=apps.EXTERNAL_CONTAINER, help="container name"),
+            arg("--alias", action="append", help=f"DNS names on the kind network (default: {', '.join(apps.EXTERNAL_ALIASES)})"),
+            arg("--down", action="store_true", help="remove the container"),
+        ),
+    ),
+)
+
+
+def build_parser(commands: tuple[Command, ...] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tools/dev",
         description="Air-gapped tooling of meshops.istio: container engine, kind and its node image built from source, the kind cluster 'meshops'.",
     )
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    engine.register(sub)
-    build = sub.add_parser("build", help="build host tools and images from source")
-    build_sub = build.add_subparsers(dest="build_cmd", required=True, metavar="WHAT")
-    hosttools.register_build(build_sub)
-    nodeimage.register_build(build_sub)
-    cluster.register(sub)
-    p = sub.add_parser("up", help="engine up + build host-tools + node-image + cluster up (+ istio/apps images)")
-    p.set_defaults(func=cmd_up)
-    p = sub.add_parser("down", help="cluster down (+ engine down when this project started it)")
-    p.add_argument("--keep-engine", action="store_true", help="leave the engine running")
-    p.set_defaults(func=cmd_down)
-    for mod in optional_modules():
-        reg = getattr(mod, "register", None)
-        if callable(reg):
-            reg(sub)
-        reg_build = getattr(mod, "register_build", None)
-        if callable(reg_build):
-            reg_build(build_sub)
+    top = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for command in commands:
+        words = command.words.split()
+        if len(words) == 1:
+            sub = top.add_parser(words[0], help=command.help)
+        else:
+            group, name = words
+            if group not in groups:
+                groups[group] = top.add_parser(group, help=GROUPS[group]).add_subparsers(dest=f"{group}_cmd", required=True, metavar="WHAT")
+            sub = groups[group].add_parser(name, help=command.help)
+        for flags, kwargs in command.args:
+            sub.add_argument(*flags, **kwargs)
+        sub.set_defaults(func=command.run)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None, commands: tuple[Command, ...] = COMMANDS) -> int:
+    args = build_parser(commands).parse_args(argv)
     try:
         rc = args.func(args)
-    except progress.DevError as exc:
+    except errors.DevError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -116,4 +206,4 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    return int(rc or 0)
+    return rc if isinstance(rc, int) else 0

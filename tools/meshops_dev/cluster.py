@@ -18,22 +18,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
 import time
 from pathlib import Path
 
-from . import cache, engine, hosttools, nodeimage, progress
+from . import cache, engine, errors, hosttools, images, nodeimage, progress
+from .addresses import KIND_GATEWAY, KIND_NETWORK, KIND_SUBNET, POD_SUBNET, SERVICE_SUBNET
 
 CLUSTER = "meshops"
 CONTEXT = f"kind-{CLUSTER}"
 NODE = f"{CLUSTER}-control-plane"
-NETWORK = "kind"
-KIND_SUBNET = "10.213.16.0/24"
-KIND_GATEWAY = "10.213.16.1"
-SERVICE_SUBNET = "10.96.0.0/16"
 READY_TIMEOUT = 420  # seconds for the node and system pods after kind create
 KIND_CREATE_TIMEOUT = 900
 
@@ -45,7 +41,6 @@ SYSTEM_WORKLOADS = (
     ("kube-system", "component=kube-apiserver", "kube-apiserver"),
     ("kube-system", "component=kube-controller-manager", "kube-controller-manager"),
     ("kube-system", "component=kube-scheduler", "kube-scheduler"),
-    ("local-path-storage", "app=local-path-provisioner", "local-path-provisioner"),
 )
 
 
@@ -83,7 +78,7 @@ name: {CLUSTER}
 networking:
   ipFamily: ipv4
   apiServerAddress: 127.0.0.1
-  podSubnet: {nodeimage.POD_SUBNET}
+  podSubnet: {POD_SUBNET}
   serviceSubnet: {SERVICE_SUBNET}
 nodes:
   - role: control-plane
@@ -127,23 +122,19 @@ def _kubectl_quiet(*args: str, timeout: float = 30):
     return progress.quiet(cmd, env=tool_env(), timeout=timeout)
 
 
-def _docker_quiet(*args: str, timeout: float = 60):
-    return progress.quiet(["docker", *args], env=engine.docker_env(), timeout=timeout)
-
-
 def cluster_exists() -> bool:
     res = progress.quiet([hosttools.tool("kind"), "get", "clusters"], env=tool_env(), timeout=60)
     return CLUSTER in res.stdout.split()
 
 
 def node_state() -> str | None:
-    res = _docker_quiet("inspect", "--format", "{{.State.Status}}", NODE)
+    res = images.docker_quiet("inspect", "--format", "{{.State.Status}}", NODE)
     return res.stdout.strip() if res.returncode == 0 else None
 
 
 def _network_bridge() -> str | None:
     """Name of the Linux bridge behind the docker network ``kind`` (``br-<id>``), if it exists."""
-    res = _docker_quiet("network", "inspect", "--format", "{{.Id}}", NETWORK)
+    res = images.docker_quiet("network", "inspect", "--format", "{{.Id}}", KIND_NETWORK)
     return f"br-{res.stdout.strip()[:12]}" if res.returncode == 0 and res.stdout.strip() else None
 
 
@@ -172,7 +163,7 @@ def remove_stale_bridges() -> None:
 
 
 def ensure_network() -> None:
-    res = _docker_quiet("network", "inspect", NETWORK)
+    res = images.docker_quiet("network", "inspect", KIND_NETWORK)
     if res.returncode == 0:
         try:
             configs = json.loads(res.stdout)[0]["IPAM"]["Config"] or []
@@ -180,7 +171,7 @@ def ensure_network() -> None:
             configs = []
         subnets = [c.get("Subnet") for c in configs]
         if KIND_SUBNET not in subnets:
-            progress.note(f"reusing the existing docker network {NETWORK!r} (subnets {subnets})")
+            progress.note(f"reusing the existing docker network {KIND_NETWORK!r} (subnets {subnets})")
         remove_stale_bridges()
         return
     env = engine.require()
@@ -199,9 +190,9 @@ def ensure_network() -> None:
             "com.docker.network.bridge.enable_ip_masquerade=true",
             "-o",
             "com.docker.network.driver.mtu=1500",
-            NETWORK,
+            KIND_NETWORK,
         ],
-        desc=f"creating the docker network {NETWORK} ({KIND_SUBNET})",
+        desc=f"creating the docker network {KIND_NETWORK} ({KIND_SUBNET})",
         env=env,
     )
     remove_stale_bridges()
@@ -220,7 +211,7 @@ def _port_free(port: int) -> bool:
 def _check_ports() -> None:
     for port, var in ((http_port(), "MESHOPS_INGRESS_HTTP_PORT"), (https_port(), "MESHOPS_INGRESS_HTTPS_PORT")):
         if not _port_free(port):
-            raise progress.DevError(f"127.0.0.1:{port} is in use; free it or choose another port with {var}=... (then re-run)")
+            raise errors.DevError(f"127.0.0.1:{port} is in use; free it or choose another port with {var}=... (then re-run)")
 
 
 def _pods(namespace: str, selector: str) -> list[dict]:
@@ -285,7 +276,7 @@ def wait_ready(timeout: float = READY_TIMEOUT) -> None:
             last_note = now
             progress.note(f"waiting for: {', '.join(pending)} ({progress.fmt_duration(now - start)})")
         time.sleep(2)
-    raise progress.DevError(f"cluster {CLUSTER} not ready after {progress.fmt_duration(timeout)}: {', '.join(pending)} not ready\n" + diagnostics())
+    raise errors.DevError(f"cluster {CLUSTER} not ready after {progress.fmt_duration(timeout)}: {', '.join(pending)} not ready\n" + diagnostics())
 
 
 def diagnostics() -> str:
@@ -337,22 +328,22 @@ def _create() -> None:
             desc=f"creating kind cluster {CLUSTER}",
             timeout=KIND_CREATE_TIMEOUT,
         )
-    except progress.CommandError as exc:
+    except errors.CommandError as exc:
         diag = diagnostics() if node_state() else "(no node container)"
         if os.environ.get("MESHOPS_KEEP_FAILED") != "1":
             progress.quiet([hosttools.tool("kind"), "delete", "cluster", "--name", CLUSTER], env=tool_env(), timeout=120)
             hint = "the failed cluster was deleted; set MESHOPS_KEEP_FAILED=1 to keep it for inspection"
         else:
             hint = f"the failed node {NODE} was kept (MESHOPS_KEEP_FAILED=1); 'tools/dev cluster down' removes it"
-        raise progress.DevError(f"{exc}\n{diag}\n{hint}") from exc
+        raise errors.DevError(f"{exc}\n{diag}\n{hint}") from exc
 
 
 def up() -> None:
     """Create the cluster, or reuse it when healthy; wait for the node and the system pods."""
     with progress.step(f"cluster up ({CLUSTER})") as st:
         engine.require()
-        if not cache.official_images() and not nodeimage.image_present(nodeimage.NODE_IMAGE):
-            raise progress.DevError(f"node image {nodeimage.NODE_IMAGE} not found: run 'tools/dev build node-image'")
+        if not cache.official_images() and not images.image_present(nodeimage.NODE_IMAGE):
+            raise errors.DevError(f"node image {nodeimage.NODE_IMAGE} not found: run 'tools/dev build node-image'")
         if cluster_exists():
             state = node_state()
             if state in ("exited", "created", "paused"):
@@ -364,8 +355,8 @@ def up() -> None:
                 with progress.step("waiting for the existing cluster"):
                     wait_ready(timeout=180 if state == "running" else READY_TIMEOUT)
                 progress.note(f"reusing the running cluster {CLUSTER}")
-                node_img = _docker_quiet("inspect", "--format", "{{.Image}}", NODE).stdout.strip()
-                cur_img = _docker_quiet("image", "inspect", "--format", "{{.Id}}", node_image()).stdout.strip()
+                node_img = images.docker_quiet("inspect", "--format", "{{.Image}}", NODE).stdout.strip()
+                cur_img = images.docker_quiet("image", "inspect", "--format", "{{.Id}}", node_image()).stdout.strip()
                 if node_img and cur_img and node_img != cur_img:
                     progress.note(
                         f"the node runs another image than {node_image()}; 'tools/dev cluster down && tools/dev cluster up' recreates it on the current one"
@@ -374,7 +365,7 @@ def up() -> None:
                 st.cached = True
                 _summary()
                 return
-            except progress.DevError as exc:
+            except errors.DevError as exc:
                 progress.warn(f"existing cluster is not healthy, recreating it: {str(exc).splitlines()[0]}")
                 _kind("delete", "cluster", "--name", CLUSTER, desc=f"deleting broken cluster {CLUSTER}")
         with progress.step(f"kind create cluster {CLUSTER}"):
@@ -398,7 +389,7 @@ def _check_reused_ports() -> None:
 
 def published_ports() -> dict[str, list[str]]:
     """Host ports of the node's 30080/30443 bindings, e.g. {"30080/tcp": ["80"]}."""
-    res = _docker_quiet("inspect", "--format", "{{json .HostConfig.PortBindings}}", NODE)
+    res = images.docker_quiet("inspect", "--format", "{{json .HostConfig.PortBindings}}", NODE)
     try:
         bindings = json.loads(res.stdout or "{}") or {}
     except ValueError:
@@ -428,7 +419,7 @@ def load(images: list[str]) -> None:
     """``kind load docker-image`` (image names) or ``kind load image-archive`` (tar files)."""
     with progress.step(f"load {len(images)} image(s) into {CLUSTER}"):
         if not cluster_exists():
-            raise progress.DevError(f"no kind cluster {CLUSTER}: run 'tools/dev cluster up' first")
+            raise errors.DevError(f"no kind cluster {CLUSTER}: run 'tools/dev cluster up' first")
         archives = [i for i in images if os.path.isfile(i)]
         names = [i for i in images if i not in archives]
         if names:
@@ -440,12 +431,12 @@ def load(images: list[str]) -> None:
 def memory() -> dict[str, float]:
     """Memory of the node container: docker stats usage and the cgroup's own figure (MiB)."""
     out: dict[str, float] = {}
-    res = _docker_quiet("stats", "--no-stream", "--format", "{{json .}}", NODE)
+    res = images.docker_quiet("stats", "--no-stream", "--format", "{{json .}}", NODE)
     if res.returncode == 0 and res.stdout.strip():
         data = json.loads(res.stdout.strip().splitlines()[0])
         usage = data.get("MemUsage", "").split("/")[0].strip()
         out["docker_stats_mib"] = _to_mib(usage)
-    cid = _docker_quiet("inspect", "--format", "{{.Id}}", NODE).stdout.strip()
+    cid = images.docker_quiet("inspect", "--format", "{{.Id}}", NODE).stdout.strip()
     for base in (f"/sys/fs/cgroup/memory/docker/{cid}", f"/sys/fs/cgroup/system.slice/docker-{cid}.scope"):
         usage_file = Path(base) / "memory.usage_in_bytes"
         stat_file = Path(base) / "memory.stat"
@@ -487,15 +478,3 @@ def status() -> int:
     res = _kubectl_quiet("get", "pods", "-A", "-o", "wide")
     print(res.stdout.rstrip())
     return 0 if ok else 1
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cluster", help="kind cluster: up, down, status, load")
-    csub = p.add_subparsers(dest="cluster_cmd", required=True)
-    csub.add_parser("up", help="create (or reuse) the kind cluster and wait until it is ready").set_defaults(func=lambda a: (up(), 0)[1])
-    csub.add_parser("down", help="delete the kind cluster").set_defaults(func=lambda a: (down(), 0)[1])
-    csub.add_parser("status", help="show the cluster, its health, memory and pods").set_defaults(func=lambda a: status())
-    lp = csub.add_parser("load", help="load docker images (names) or image archives (files) into the cluster")
-    lp.add_argument("images", nargs="+", metavar="IMAGE")
-    lp.set_defaults(func=lambda a: (load(a.images), 0)[1])
-    csub.add_parser("config", help="print the kind config used to create the cluster").set_defaults(func=lambda a: (print(kind_config(), end=""), 0)[1])

@@ -7,7 +7,7 @@
 - Otherwise Debian's ``docker.io`` is installed with apt (non-interactive) and ``dockerd`` is
   started with all of its state under ``$MESHOPS_CACHE/docker`` (data-root, exec-root, pidfile,
   unix socket, log file). Its default bridge gets the explicit private subnet ``BRIDGE_IP``
-  and other networks come from ``ADDRESS_POOL`` (iptables on, userland proxy for 127.0.0.1).
+  and other networks come from ``ADDRESS_POOL`` (addresses.py) (iptables on, userland proxy for 127.0.0.1).
 - When the host's capability bounding set lacks capabilities (some sandboxes drop
   CAP_SYS_RESOURCE), ``docker run --privileged`` fails with "unable to apply caps". Then an OCI
   runtime wrapper is registered as the default runtime: it removes the capabilities missing from
@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -28,13 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import cache, progress
+from . import cache, errors, progress
+from .addresses import ADDRESS_POOL, BRIDGE_IP, KIND_NETWORK
 
-# docker0 of the project's own dockerd and the pool for networks created without a subnet.
-# 10.213.0.0/16 stays clear of Docker's defaults (172.17-31.x), of kind's pod and service
-# ranges (10.244.0.0/16, 10.96.0.0/12) and of the usual home/office 192.168.x ranges.
-BRIDGE_IP = "10.213.0.1/24"
-ADDRESS_POOL = "base=10.213.128.0/17,size=24"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 RUNTIME_NAME = "meshops-runc"
 APT_PACKAGES = ("docker.io", "iptables", "runc", "containerd", "tini")
@@ -288,7 +283,7 @@ def _refuse_foreign_engines() -> None:
         cache_root = Path(root).parent.parent if root.endswith("/docker/data") else None
         stop = f"MESHOPS_CACHE={cache_root} python3 tools/dev down" if cache_root else f"kill {pid}"
         lines.append(f"  pid {pid}, data-root {root}: stop it with '{stop}'")
-    raise progress.DevError(
+    raise errors.DevError(
         "another engine of this project runs with a different MESHOPS_CACHE; two engines share the bridge "
         f"{BRIDGE_IP} and the kind subnet and break each other's clusters:\n" + "\n".join(lines)
     )
@@ -320,7 +315,7 @@ def _install_packages() -> None:
     if not missing and shutil.which("dockerd"):
         return
     if os.geteuid() != 0:
-        raise progress.DevError(
+        raise errors.DevError(
             "dockerd is not installed and this is not root: install Debian's docker.io (apt-get install docker.io) or start a Docker engine and set DOCKER_HOST"
         )
     env = {"DEBIAN_FRONTEND": "noninteractive"}
@@ -336,7 +331,7 @@ def _install_packages() -> None:
     ]
     try:
         progress.run(install, desc="installing docker.io with apt", env=env)
-    except progress.CommandError:
+    except errors.CommandError:
         progress.run(["apt-get", "update", "-q"], desc="updating apt package lists", env=env)
         progress.run(install, desc="installing docker.io with apt", env=env)
 
@@ -347,12 +342,12 @@ def ensure_apt_packages(packages: list[str] | tuple[str, ...], why: str) -> None
     if not missing:
         return
     if os.geteuid() != 0:
-        raise progress.DevError(f"{why} needs the Debian packages {', '.join(missing)}: apt-get install them as root")
+        raise errors.DevError(f"{why} needs the Debian packages {', '.join(missing)}: apt-get install them as root")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
     try:
         progress.run(cmd, desc=f"installing {', '.join(missing)} ({why})", env=env)
-    except progress.CommandError:
+    except errors.CommandError:
         progress.run(["apt-get", "update", "-q"], desc="updating apt package lists", env=env)
         progress.run(cmd, desc=f"installing {', '.join(missing)} ({why})", env=env)
 
@@ -368,14 +363,19 @@ def _real_runc() -> str:
             return candidate
     found = shutil.which("runc")
     if not found:
-        raise progress.DevError("runc not found after installing docker.io (apt-get install runc)")
+        raise errors.DevError("runc not found after installing docker.io (apt-get install runc)")
     return found
+
+
+def wrapper_source(runc: str) -> str:
+    """The OCI runtime wrapper's program text for the real runc at ``runc``."""
+    return WRAPPER.format(runc=runc, names=CAP_NAMES)
 
 
 def _write_wrapper() -> Path:
     path = engine_dir() / "bin" / RUNTIME_NAME
     python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
-    body = f"#!{python} -IS\n" + WRAPPER.format(runc=_real_runc(), names=CAP_NAMES)
+    body = f"#!{python} -IS\n" + wrapper_source(_real_runc())
     progress.write_text_atomic(path, body, mode=0o755)
     return path
 
@@ -440,7 +440,7 @@ def _start_dockerd() -> str:
     deadline = time.monotonic() + 90
     for _ in range(180):
         if proc.poll() is not None:
-            raise progress.DevError(f"dockerd exited with {proc.returncode} right after starting; last lines of {log_file()}:\n" + _tail(log_file()))
+            raise errors.DevError(f"dockerd exited with {proc.returncode} right after starting; last lines of {log_file()}:\n" + _tail(log_file()))
         if socket_path().exists():
             version = server_version(host, timeout=10)
             if version:
@@ -448,7 +448,7 @@ def _start_dockerd() -> str:
         if time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    raise progress.DevError(f"dockerd (pid {proc.pid}) did not answer on {socket_path()} within 90s; see {log_file()}:\n" + _tail(log_file()))
+    raise errors.DevError(f"dockerd (pid {proc.pid}) did not answer on {socket_path()} within 90s; see {log_file()}:\n" + _tail(log_file()))
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -482,7 +482,7 @@ def up() -> dict[str, str]:
                 _write_env(own_host, owned=True, version=version)
                 st.cached = True
                 return {"DOCKER_HOST": own_host}
-            raise progress.DevError(
+            raise errors.DevError(
                 f"the project's dockerd (pid {_own_pid()}) runs but does not answer on {socket_path()}; "
                 f"see {log_file()}, or run 'tools/dev engine down' and retry"
             )
@@ -514,9 +514,7 @@ def down() -> None:
             return
         # a stopped dockerd keeps its user-defined networks, and their bridges stay in the kernel
         host = {"DOCKER_HOST": env.get("DOCKER_HOST", f"unix://{socket_path()}")}
-        from .cluster import NETWORK  # noqa: PLC0415 (cluster imports this module)
-
-        progress.quiet(["docker", "network", "rm", NETWORK], env=host, timeout=60)
+        progress.quiet(["docker", "network", "rm", KIND_NETWORK], env=host, timeout=60)
         progress.note(f"stopping dockerd (pid {pid})")
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
@@ -556,14 +554,5 @@ def require() -> dict[str, str]:
     """The docker env of an engine that answers, or a clear error."""
     env = docker_env()
     if not server_version(env["DOCKER_HOST"]):
-        raise progress.DevError(f"no container engine answers at {env['DOCKER_HOST']}: run 'tools/dev engine up' first")
+        raise errors.DevError(f"no container engine answers at {env['DOCKER_HOST']}: run 'tools/dev engine up' first")
     return env
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("engine", help="container engine: up, down, status, env")
-    sub = p.add_subparsers(dest="engine_cmd", required=True)
-    sub.add_parser("up", help="use a running Docker engine or start the project's own dockerd").set_defaults(func=lambda a: (up(), 0)[1])
-    sub.add_parser("down", help="stop the project's dockerd (only if started by 'up')").set_defaults(func=lambda a: (down(), 0)[1])
-    sub.add_parser("status", help="show which engine is used and whether it answers").set_defaults(func=lambda a: status())
-    sub.add_parser("env", help="print 'export DOCKER_HOST=...' for shells").set_defaults(func=lambda a: print_env())

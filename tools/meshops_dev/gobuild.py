@@ -16,9 +16,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import cache, progress
-
-K8S_BUILD_DATE = "2026-04-15T18:01:22Z"
+from . import cache, errors, progress
 
 _MAJOR_SUFFIX = re.compile(r"^v[0-9]+$")
 
@@ -35,6 +33,16 @@ def go_env(cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[st
     return env
 
 
+def pinned(wrapper: str, module: str) -> str:
+    """The version of ``module`` that the wrapper module ``tools/go/<wrapper>`` requires: the
+    versions the tools name (cache keys, image tags) are read from there, never written twice."""
+    text = (cache.GO_DIR / wrapper / "go.mod").read_text(encoding="utf-8")
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", text, re.M)
+    if not match:
+        raise errors.DevError(f"tools/go/{wrapper}/go.mod does not require {module}")
+    return match.group(1)
+
+
 def module_dir(name: str) -> Path:
     """Path of a wrapper module, e.g. ``module_dir("k8s")`` -> tools/go/k8s."""
     return cache.GO_DIR / name
@@ -48,22 +56,13 @@ def binary_name(package: str) -> str:
     return parts[-1]
 
 
-def k8s_version_ldflags(version: str, build_date: str = K8S_BUILD_DATE) -> str:
-    """``-X`` flags that stamp a Kubernetes version (component-base and client-go)."""
-    m = re.match(r"^v(\d+)\.(\d+)\.", version)
-    if not m:
-        raise ValueError(f"not a Kubernetes version: {version}")
-    major, minor = m.group(1), m.group(2)
-    flags = []
-    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [
-            f"-X {pkg}.gitVersion={version}",
-            f"-X {pkg}.gitMajor={major}",
-            f"-X {pkg}.gitMinor={minor}",
-            f"-X {pkg}.gitTreeState=clean",
-            f"-X {pkg}.buildDate={build_date}",
-        ]
-    return "-s -w " + " ".join(flags)
+def invocations(todo: dict[str, str]) -> list[dict[str, str]]:
+    """``{binary: package}`` split into ``go build`` invocations: one for all, unless two packages
+    would write the same default file name (then those go one per invocation)."""
+    defaults = [binary_name(pkg) for pkg in todo.values()]
+    clashing = {name for name, pkg in todo.items() if defaults.count(binary_name(pkg)) > 1 or (name != binary_name(pkg) and name in defaults)}
+    together = {name: pkg for name, pkg in todo.items() if name not in clashing}
+    return ([together] if together else []) + [{name: pkg} for name, pkg in todo.items() if name in clashing]
 
 
 def _fingerprint(module: Path, package: str, tags: Sequence[str], ldflags: str, cgo: bool) -> str:
@@ -114,7 +113,7 @@ def build(
     if not module.is_absolute():
         module = cache.GO_DIR / module
     if not (module / "go.mod").is_file():
-        raise progress.DevError(f"{desc}: no go.mod in {module}")
+        raise errors.DevError(f"{desc}: no go.mod in {module}")
     out = Path(out_dir)
     if not out.is_absolute():
         out = cache.bin_dir() / out
@@ -144,20 +143,24 @@ def build(
             if ldflags:
                 base += ["-ldflags", ldflags]
             benv = go_env(cgo, env)
-            # Packages keeping their default name build in one go (parallel, shared work).
-            plain = [pkg for name, pkg in todo.items() if binary_name(pkg) == name]
-            renamed = {name: pkg for name, pkg in todo.items() if binary_name(pkg) != name}
-            if plain:
-                names = ", ".join(binary_name(p) for p in plain)
-                cmd = [*base, "-o", str(tmp) + "/", *plain]
+            # One invocation for every package (one module graph load, shared packages compiled
+            # once, both cores busy until the last link); binaries are renamed afterwards. Only
+            # packages whose default names collide are built one by one.
+            for group in invocations(todo):
+                names = ", ".join(group)
+                if len(group) == 1:
+                    ((name, pkg),) = group.items()
+                    cmd = [*base, "-o", str(tmp / name), pkg]
+                else:
+                    cmd = [*base, "-o", str(tmp) + "/", *group.values()]
                 progress.run(cmd, desc=f"building {names}", env=benv, cwd=module, heartbeat=heartbeat)
-            for name, pkg in renamed.items():
-                cmd = [*base, "-o", str(tmp / name), pkg]
-                progress.run(cmd, desc=f"building {name}", env=benv, cwd=module, heartbeat=heartbeat)
+                for name, pkg in group.items():
+                    if len(group) > 1 and binary_name(pkg) != name:
+                        (tmp / binary_name(pkg)).replace(tmp / name)
             for name, pkg in todo.items():
                 built = tmp / name
                 if not built.is_file():
-                    raise progress.DevError(f"{desc}: go build produced no {name} in {tmp}")
+                    raise errors.DevError(f"{desc}: go build produced no {name} in {tmp}")
                 built.replace(out / name)
                 _stamp(out, name).write_text(json.dumps({"fingerprint": fps[name], "package": pkg}) + "\n")
         finally:

@@ -7,7 +7,8 @@
   (github.com/databus23/helm-diff/v3 ``HELM_DIFF_VERSION``, the newest version the module proxy
   serves) under ``$MESHOPS_CACHE/helm/plugins/diff`` — run helm with
   ``HELM_PLUGINS=$MESHOPS_CACHE/helm/plugins`` (``helm_env()``) so ``helm diff`` works,
-- ``kubectl`` (the Kubernetes build of tools/go/k8s, shared with the node image).
+- ``kubectl`` (the Kubernetes build of tools/go/k8s, in the same ``go build`` as the node's
+  Kubernetes binaries: ``kubernetes.build()``).
 
 Versions come from ``tools/go/hosttools/go.mod``; the checksum database does not know
 helm-diff v3.13.2, hence ``GONOSUMDB`` for it (go.sum pins its hash).
@@ -15,17 +16,15 @@ helm-diff v3.13.2, hence ``GONOSUMDB`` for it (go.sum pins its hash).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from pathlib import Path
 
-from . import cache, gobuild, progress
+from . import cache, errors, gobuild, kubernetes, progress
 
-KIND_VERSION = "v0.33.0"
-HELM_VERSION = "v3.21.4"
-HELM_DIFF_VERSION = "v3.13.2"
-K8S_VERSION = "v1.35.4"
+KIND_VERSION = gobuild.pinned("hosttools", "sigs.k8s.io/kind")
+HELM_VERSION = gobuild.pinned("hosttools", "helm.sh/helm/v3")
+HELM_DIFF_VERSION = gobuild.pinned("hosttools", "github.com/databus23/helm-diff/v3")
 
 MODULE = "hosttools"
 GO_ENV = {"GONOSUMDB": "github.com/databus23/helm-diff"}
@@ -33,17 +32,6 @@ GO_ENV = {"GONOSUMDB": "github.com/databus23/helm-diff"}
 
 def versions_dir() -> str:
     return f"hosttools/kind-{KIND_VERSION}_helm-{HELM_VERSION}_diff-{HELM_DIFF_VERSION}"
-
-
-def k8s_binaries(names: list[str] | tuple[str, ...]) -> dict[str, Path]:
-    """Build (or reuse) Kubernetes binaries of tools/go/k8s at ``K8S_VERSION``."""
-    return gobuild.build(
-        "k8s",
-        [f"k8s.io/kubernetes/cmd/{n}" for n in names],
-        f"k8s/{K8S_VERSION}",
-        ldflags=gobuild.k8s_version_ldflags(K8S_VERSION),
-        desc=f"build {', '.join(names)} {K8S_VERSION}",
-    )
 
 
 def helm_env() -> dict[str, str]:
@@ -61,23 +49,27 @@ def _install(src: Path, name: str) -> Path:
     return dst
 
 
-def _install_helm_diff(binary: Path) -> Path:
-    plugin = cache.helm_plugins_dir() / "diff"
-    src = gobuild.mod_dir(MODULE, "github.com/databus23/helm-diff/v3")
-    manifest = (src / "plugin.yaml").read_text(encoding="utf-8")
-    # The plugin is installed by hand (no install hooks: they download release binaries).
+def without_install_hooks(manifest: str) -> str:
+    """helm-diff's plugin.yaml without its install hooks (they download release binaries): the
+    plugin is installed by hand."""
     kept = []
     skip = False
     for line in manifest.splitlines():
         if line.startswith(("hooks:", "platformHooks:")):
             skip = True
             continue
-        if skip and (line.startswith(" ") or line.startswith("\t") or not line.strip()):
+        if skip and (line.startswith((" ", "\t")) or not line.strip()):
             continue
         skip = False
         kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def _install_helm_diff(binary: Path) -> Path:
+    plugin = cache.helm_plugins_dir() / "diff"
+    src = gobuild.mod_dir(MODULE, "github.com/databus23/helm-diff/v3")
     (plugin / "bin").mkdir(parents=True, exist_ok=True)
-    progress.write_text_atomic(plugin / "plugin.yaml", "\n".join(kept) + "\n")
+    progress.write_text_atomic(plugin / "plugin.yaml", without_install_hooks((src / "plugin.yaml").read_text(encoding="utf-8")))
     tmp = plugin / "bin" / ".diff.tmp"
     shutil.copy2(binary, tmp)
     tmp.chmod(0o755)
@@ -113,7 +105,7 @@ def build_all() -> dict[str, Path]:
             env=GO_ENV,
             desc=f"build helm-diff {HELM_DIFF_VERSION}",
         )["diff"]
-        kubectl = k8s_binaries(["kubectl"])["kubectl"]
+        kubectl = kubernetes.build(kubernetes.host_binaries())["kubectl"]
         installed = {
             "kind": _install(kind, "kind"),
             "helm": _install(helm, "helm"),
@@ -122,7 +114,7 @@ def build_all() -> dict[str, Path]:
         installed["helm-diff"] = _install_helm_diff(diff)
         check = progress.output([installed["helm"], "plugin", "list"], desc="listing helm plugins", env=helm_env())
         if "diff" not in check:
-            raise progress.DevError(f"helm does not list the diff plugin in {cache.helm_plugins_dir()}:\n{check}")
+            raise errors.DevError(f"helm does not list the diff plugin in {cache.helm_plugins_dir()}:\n{check}")
         progress.note(f"installed kind, helm, kubectl in {cache.bin_dir()}; helm plugins in {cache.helm_plugins_dir()}")
         return installed
 
@@ -131,10 +123,5 @@ def tool(name: str) -> str:
     """Path of an installed host tool; a clear error when it is missing."""
     path = cache.bin_dir() / name
     if not os.access(path, os.X_OK):
-        raise progress.DevError(f"{name} is not installed in {cache.bin_dir()}: run 'tools/dev build host-tools'")
+        raise errors.DevError(f"{name} is not installed in {cache.bin_dir()}: run 'tools/dev build host-tools'")
     return str(path)
-
-
-def register_build(build_sub: argparse._SubParsersAction) -> None:
-    p = build_sub.add_parser("host-tools", help="build kind, helm (+helm-diff) and kubectl into $MESHOPS_CACHE/bin")
-    p.set_defaults(func=lambda a: (build_all(), 0)[1])

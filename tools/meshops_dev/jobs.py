@@ -1,57 +1,57 @@
-"""The two README commands: ``tools/dev site`` (the main job) and ``tools/dev test``.
+"""The jobs that run the collection: the two README commands (``tools/dev site`` and ``test``)
+and ``tools/dev istio install|smoke|uninstall``, plus the venv they run in.
 
-Both install what they need: a Python venv with the pinned tools (``tests/requirements.txt``),
-the container engine, kind, helm and every image built from source (``tools/dev up``), then run
-``site.yml`` against the kind cluster, or the test suite (pytest, whose summary line ends the
-output).
+The venv (``$MESHOPS_CACHE/venv``) holds the pinned tools of ``tests/requirements.txt`` and this
+package (``pip install -e tools``), so the tests, the benchmarks and the lab import
+``meshops_dev`` like any installed package. Every job runs the venv's ansible-playbook against
+the kind cluster with the inventory of the image source in use (inventories/kind/).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import importlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from . import cache, engine, progress
+from . import cache, collection, engine, errors, progress, stack, stamps
 
 REQUIREMENTS = cache.REPO_ROOT / "tests" / "requirements.txt"
+TOOLS_PROJECT = cache.TOOLS_DIR / "pyproject.toml"
+# Runs roles of the collection, as site.yml does, on the inventory's clusters (tools/dev istio ...).
+ROLES_PLAYBOOK = cache.TOOLS_DIR / "playbooks" / "roles.yml"
+RENDER_PLAYBOOK = cache.TOOLS_DIR / "playbooks" / "render.yml"
 
 
 def venv_python() -> Path:
     return cache.venv_dir() / "bin" / "python"
 
 
+def venv_key() -> str:
+    """Stamp key of the venv: Python version, pinned requirements and the tools' project file."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + b"\0" + TOOLS_PROJECT.read_bytes()).hexdigest()[:16]
+    return f"venv/{sys.version_info.major}.{sys.version_info.minor}/{digest}"
+
+
 def ensure_venv() -> Path:
-    """Create the venv and install the pinned requirements when they changed; return its bin dir."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
-    key = f"venv/{sys.version_info.major}.{sys.version_info.minor}/{digest}"
+    """Create the venv and install the pinned requirements and this package when they changed."""
+    key = venv_key()
     if not venv_python().exists():
-        cache.clear_stamp(key)
+        stamps.clear_stamp(key)
 
     def build() -> None:
         progress.run([sys.executable, "-m", "venv", "--clear", cache.venv_dir()], desc="creating the venv")
         pip = [venv_python(), "-m", "pip", "--disable-pip-version-check", "--no-input"]
         progress.run([*pip, "install", "--upgrade", "pip"], desc="upgrading pip")
         progress.run([*pip, "install", "-r", REQUIREMENTS], desc="installing the pinned Python tools", heartbeat=20)
+        # editable: the package's paths (cache.REPO_ROOT) are those of this checkout
+        progress.run([*pip, "install", "--editable", cache.TOOLS_DIR], desc="installing the tools package (meshops_dev)")
 
-    cache.cached(key, build, desc="python venv (tests/requirements.txt)")
+    stamps.cached(key, build, desc="python venv (tests/requirements.txt + tools)")
     return cache.venv_dir() / "bin"
-
-
-def link_collection() -> Path:
-    """Link the repository where ansible.cfg (and ansible-lint) look for meshops.istio."""
-    collections = cache.REPO_ROOT / ".ansible" / "collections"
-    link = collections / "ansible_collections" / "meshops" / "istio"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink():
-        if link.exists():
-            raise progress.DevError(f"{link} exists and is not a symlink to the repository; remove it")
-        link.symlink_to(os.path.relpath(cache.REPO_ROOT, link.parent))
-    return collections
 
 
 def job_env() -> dict[str, str]:
@@ -63,17 +63,41 @@ def job_env() -> dict[str, str]:
     env["MESHOPS_CACHE"] = str(cache.cache_dir())
     env["MESHOPS_STATE"] = str(cache.state_dir())
     env["ANSIBLE_CONFIG"] = str(cache.REPO_ROOT / "ansible.cfg")
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(link_collection())
+    env["ANSIBLE_COLLECTIONS_PATH"] = collection.collections_path()
     # molecule/kind and the kind tests read the inventory of the image source in use
     env["MESHOPS_KIND_INVENTORY"] = cache.kind_inventory().name
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     return env
 
 
-def bring_up() -> None:
-    """Engine, host tools, node image, cluster and the Istio/app images (all cached by version)."""
-    cli = importlib.import_module(f"{__package__}.cli")  # cli imports this module: resolve at call time
-    cli.cmd_up(argparse.Namespace())
+def playbook(path: Path, *args: str, inventory: Path | None = None, extra_vars: dict | None = None, desc: str) -> int:
+    """Run the venv's ansible-playbook against the kind cluster (output streams); its exit code."""
+    cmd = [str(cache.venv_dir() / "bin" / "ansible-playbook"), "-i", str(inventory or cache.kind_inventory()), str(path)]
+    if extra_vars:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
+    cmd += list(args)
+    with progress.step(desc, record=True):
+        proc = subprocess.run(cmd, env=job_env(), cwd=cache.REPO_ROOT, check=False)
+    if proc.returncode != 0:
+        progress.warn(f"{desc} failed (exit {proc.returncode})")
+    return proc.returncode
+
+
+def run_roles(roles: list[str], *args: str, desc: str) -> int:
+    """Roles of meshops.istio, in order, on the kind cluster (tools/playbooks/roles.yml)."""
+    return playbook(ROLES_PLAYBOOK, *args, extra_vars={"meshops_dev_roles": roles}, desc=desc)
+
+
+def render_traffic(extra_vars: dict | None = None) -> list[dict]:
+    """The Istio objects the traffic role renders (its defaults: the reference scenario)."""
+    with tempfile.TemporaryDirectory(prefix="meshops-render-") as tmp:
+        out = Path(tmp) / "objects.json"
+        rc = playbook(
+            RENDER_PLAYBOOK, inventory=Path("localhost,"), extra_vars={**(extra_vars or {}), "render_output": str(out)}, desc="render the traffic objects"
+        )
+        if rc != 0 or not out.is_file():
+            raise errors.DevError(f"rendering the traffic role's objects failed (exit {rc})")
+        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def reference_check(env: dict[str, str]) -> int:
@@ -90,46 +114,24 @@ def reference_check(env: dict[str, str]) -> int:
     return 0 if ok else 1
 
 
-def _rest(args: list[str]) -> list[str]:
-    return args[1:] if args[:1] == ["--"] else args
-
-
-def cmd_site(args: argparse.Namespace) -> int:
+def site(inventory: Path | None, ansible_args: list[str]) -> int:
+    """The main job: everything built and up, site.yml against the kind cluster, the reference check."""
     ensure_venv()
-    bring_up()
-    env = job_env()
-    inventory = args.inventory or cache.kind_inventory()
-    cmd = ["ansible-playbook", "-i", str(inventory), str(cache.REPO_ROOT / "site.yml"), *_rest(args.ansible_args)]
-    with progress.step("site.yml against the kind cluster", record=True):
-        proc = subprocess.run(cmd, env=env, cwd=cache.REPO_ROOT, check=False)
-    if proc.returncode != 0:
-        progress.warn(f"site.yml failed (exit {proc.returncode})")
-        return proc.returncode
-    return reference_check(env)
+    stack.up()
+    rc = playbook(cache.REPO_ROOT / "site.yml", *ansible_args, inventory=inventory, desc="site.yml against the kind cluster")
+    return rc or reference_check(job_env())
 
 
-def cmd_test(args: argparse.Namespace) -> int:
+def test(no_cluster: bool, pytest_args: list[str]) -> int:
+    """The test command: pytest in the venv (after ``up`` unless ``no_cluster``); pytest's summary ends the output."""
     ensure_venv()
-    if not args.no_cluster:
-        bring_up()
-    env = job_env()
-    cmd = [str(venv_python()), "-m", "pytest", *_rest(args.pytest_args)]
-    if args.no_cluster:
+    if not no_cluster:
+        stack.up()
+    cmd = [str(venv_python()), "-m", "pytest", *pytest_args]
+    if no_cluster:
         cmd += ["-m", "not kind"]
     progress.note("running: " + " ".join(cmd))
     sys.stdout.flush()
     sys.stderr.flush()
-    # pytest's summary line is the last thing printed.
-    os.execve(cmd[0], cmd, env)
+    os.execve(cmd[0], cmd, job_env())
     return 0  # not reached
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("site", help="the main job: build what is missing, create the kind cluster, run site.yml")
-    p.add_argument("--inventory", type=Path, help="inventory (default: the local kind cluster, inventories/kind/hosts.yml or official.yml)")
-    p.add_argument("ansible_args", nargs=argparse.REMAINDER, help="extra ansible-playbook arguments (after --)")
-    p.set_defaults(func=cmd_site)
-    p = subparsers.add_parser("test", help="the test command: unit, rendering, module, lint and sanity tests and the kind scenario")
-    p.add_argument("--no-cluster", action="store_true", help="skip the tests that need the kind cluster")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (after --)")
-    p.set_defaults(func=cmd_test)

@@ -7,8 +7,9 @@ own steps:
 
 1. Binaries from the Go module proxy (wrapper modules under ``tools/go``): Kubernetes
    (kubeadm, kubelet, kubectl and the control-plane components), etcd, containerd (+ ctr and
-   the runc v2 shim), runc (cgo, libseccomp), crictl, CNI plugins, CoreDNS,
-   local-path-provisioner; pause is compiled with gcc from the kubernetes sources.
+   the runc v2 shim), runc (cgo, libseccomp), crictl, CNI plugins, CoreDNS; pause is compiled
+   with gcc from the kubernetes sources. kind's local-path-provisioner is not built: nothing of
+   the scenario needs volumes (``storage_manifest``).
 2. Images of those programs (``image_specs``), each saved as a tarball under
    ``$MESHOPS_CACHE/images/`` keyed by version. Images built from the exact upstream source
    version carry the upstream name (``registry.k8s.io/...``); the others are
@@ -29,35 +30,31 @@ records it. That limits clusters to one node (the pod range is fixed to ``NODE_P
 
 from __future__ import annotations
 
-import argparse
-import hashlib
+import functools
 import json
 import os
 import posixpath
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
-from . import cache, engine, gobuild, hosttools, progress
+from . import cache, engine, errors, gobuild, hosttools, images, kubernetes, progress
+from .addresses import NODE_POD_CIDR
 
-K8S_VERSION = hosttools.K8S_VERSION
+K8S_VERSION = kubernetes.K8S_VERSION
 KIND_VERSION = hosttools.KIND_VERSION
 NODE_IMAGE = f"meshops.local/kind-node:{K8S_VERSION}"
-DEBIAN_SUITE = "bookworm"
-DEBIAN_MIRROR = os.environ.get("MESHOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
-CONTAINERD_VERSION = "v2.3.4"
-RUNC_VERSION = "v1.4.3"
-CRICTL_VERSION = "v1.36.0"
-CNI_PLUGINS_VERSION = "v1.9.1"
-ETCD_VERSION = "v3.6.6"
-ETCD_IMAGE_TAG = "3.6.6-0"
-COREDNS_VERSION = "v1.13.1"
+CONTAINERD_VERSION = gobuild.pinned("node/runtime", "github.com/containerd/containerd/v2")
+RUNC_VERSION = gobuild.pinned("node/runtime", "github.com/opencontainers/runc")
+CRICTL_VERSION = gobuild.pinned("node/runtime", "sigs.k8s.io/cri-tools")
+CNI_PLUGINS_VERSION = gobuild.pinned("node/runtime", "github.com/containernetworking/plugins")
+COREDNS_VERSION = gobuild.pinned("node/coredns", "github.com/coredns/coredns")
 PAUSE_VERSION = "3.10.1"
-LOCAL_PATH_VERSION = "v0.0.30"
+# Debian packages the builds below need: runc is cgo with libseccomp, pause is C.
+BUILD_PACKAGES = ("gcc", "libc6-dev", "libseccomp-dev", "pkg-config", "binutils")
 
 # Packages of kind's base image (images/base/Dockerfile) that a single-node cluster uses; the
 # storage e2e packages (nfs-common, open-iscsi) and rootless fuse-overlayfs are left out.
@@ -82,19 +79,9 @@ NODE_PACKAGES = (
     "procps",
 )
 
-K8S_NODE_BINARIES = ("kubeadm", "kubelet", "kubectl")
-K8S_IMAGE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
-
-PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 
 def _ldflags_x(pairs: dict[str, str]) -> str:
     return "-s -w " + " ".join(f"-X {k}={v}" for k, v in pairs.items())
-
-
-def build_k8s() -> dict[str, Path]:
-    """Kubernetes binaries for the node and its images (one go build, warm cache shared)."""
-    return hosttools.k8s_binaries(K8S_NODE_BINARIES + K8S_IMAGE_BINARIES)
 
 
 def build_runtime() -> dict[str, Path]:
@@ -115,7 +102,7 @@ def build_runtime() -> dict[str, Path]:
         ),
         desc=f"build containerd {CONTAINERD_VERSION}",
     )
-    engine.ensure_apt_packages(("gcc", "libc6-dev", "libseccomp-dev", "pkg-config"), "building runc with seccomp")
+    engine.ensure_apt_packages(BUILD_PACKAGES, "building runc with seccomp")
     bins |= gobuild.build(
         module,
         ["github.com/opencontainers/runc"],
@@ -149,15 +136,6 @@ def build_runtime() -> dict[str, Path]:
     return bins
 
 
-def build_etcd() -> dict[str, Path]:
-    return gobuild.build(
-        "etcd",
-        ["etcd=go.etcd.io/etcd/server/v3"],
-        f"etcd/{ETCD_VERSION}",
-        desc=f"build etcd {ETCD_VERSION}",
-    )
-
-
 def build_coredns() -> dict[str, Path]:
     return gobuild.build(
         "node/coredns",
@@ -165,16 +143,6 @@ def build_coredns() -> dict[str, Path]:
         f"coredns/{COREDNS_VERSION}",
         ldflags=_ldflags_x({"github.com/coredns/coredns/coremain.GitCommit": "1db4568d"}),
         desc=f"build coredns {COREDNS_VERSION}",
-    )
-
-
-def build_local_path() -> dict[str, Path]:
-    return gobuild.build(
-        "node/local-path",
-        ["github.com/rancher/local-path-provisioner"],
-        f"local-path-provisioner/{LOCAL_PATH_VERSION}",
-        ldflags=_ldflags_x({"main.VERSION": LOCAL_PATH_VERSION}),
-        desc=f"build local-path-provisioner {LOCAL_PATH_VERSION}",
     )
 
 
@@ -187,10 +155,10 @@ def build_pause() -> Path:
             return out
         src = gobuild.mod_dir("k8s", "k8s.io/kubernetes") / "build" / "pause" / "linux" / "pause.c"
         if not src.is_file():
-            raise progress.DevError(f"pause.c not found at {src}")
+            raise errors.DevError(f"pause.c not found at {src}")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(".pause.tmp")
-        engine.ensure_apt_packages(("gcc", "libc6-dev", "binutils"), "compiling pause")
+        engine.ensure_apt_packages(BUILD_PACKAGES, "compiling pause")
         progress.run(
             ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{PAUSE_VERSION}-{K8S_VERSION}", "-o", tmp, src],
             desc="compiling pause.c",
@@ -203,146 +171,24 @@ def build_pause() -> Path:
 def build_binaries() -> dict[str, Path]:
     with progress.step("build node binaries"):
         bins: dict[str, Path] = {}
-        bins |= build_k8s()
+        bins |= kubernetes.build()
         bins |= build_runtime()
-        bins |= build_etcd()
+        bins |= kubernetes.build_etcd()
         bins |= build_coredns()
-        bins |= build_local_path()
         bins["pause"] = build_pause()
         return bins
 
 
 # Bump when the way images or the node are assembled changes (part of every cache key).
-RECIPE = "2"
+RECIPE = "3"
 
 MANIFEST_MARKER = "# meshops.istio: written by tools/dev build node-image"
-POD_SUBNET = "10.244.0.0/16"
-NODE_POD_CIDR = "10.244.0.0/24"  # the first (only) node's share of POD_SUBNET
-
-
-# ---------------------------------------------------------------------------------------------
-# docker helpers
-
-
-def _docker(*args: str | os.PathLike, desc: str, capture: bool = False, **kwargs) -> str:
-    env = dict(engine.require())
-    env["DOCKER_BUILDKIT"] = "0"
-    res = progress.run(["docker", *args], desc=desc, env=env, capture=capture, **kwargs)
-    return res.stdout.strip() if capture else ""
-
-
-def _docker_quiet(*args: str) -> subprocess.CompletedProcess:
-    return progress.quiet(["docker", *args], env=engine.docker_env(), timeout=60)
-
-
-def image_present(ref: str) -> bool:
-    return _docker_quiet("image", "inspect", "--format", "{{.Id}}", ref).returncode == 0
-
-
-def _image_label(ref: str, label: str) -> str | None:
-    res = _docker_quiet("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', ref)
-    return res.stdout.strip() if res.returncode == 0 else None
-
-
-def save_image(ref: str, tarball: Path) -> None:
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tarball.with_name(f"{tarball.name}.{os.getpid()}.tmp")
-    _docker("save", "-o", tmp, ref, desc=f"saving {ref}")
-    tmp.replace(tarball)
-
-
-def load_image(tarball: Path) -> None:
-    _docker("load", "-i", tarball, desc=f"loading {tarball.name}")
-
-
-def _import_dir(ref: str, root: Path, changes: list[str]) -> None:
-    """``tar -C root -c . | docker import`` with Dockerfile-style ``changes``."""
-    args = ["import"]
-    for change in changes:
-        args += ["--change", change]
-    tar = subprocess.Popen(
-        ["tar", "--numeric-owner", "-C", str(root), "-cf", "-", "."],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        env = dict(engine.require())
-        progress.run(["docker", *args, "-", ref], desc=f"importing {ref}", env=env, stdin=tar.stdout)
-    finally:
-        tar.stdout.close()
-        tar.wait(timeout=600)
-    if tar.returncode != 0:
-        raise progress.DevError(f"tar of {root} failed (exit {tar.returncode}) while importing {ref}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Debian root file system (debootstrap)
-
-
-def rootfs_path() -> Path:
-    key = hashlib_short(" ".join(NODE_PACKAGES) + DEBIAN_SUITE + RECIPE)
-    return cache.rootfs_dir() / f"{DEBIAN_SUITE}-node-{key}"
-
-
-def hashlib_short(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def build_rootfs() -> Path:
-    """debootstrap bookworm with the packages of kind's base image (cached by package list)."""
-    root = rootfs_path()
-    stamp = root.with_name(root.name + ".done")
-    with progress.step(f"debootstrap {DEBIAN_SUITE} rootfs") as st:
-        if stamp.is_file() and root.is_dir():
-            st.cached = True
-            return root
-        engine.ensure_apt_packages(("debootstrap",), "building the node's root file system")
-        tmp = root.with_name(root.name + ".tmp")
-        umount_below(tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            progress.run(
-                [
-                    "debootstrap",
-                    "--variant=minbase",
-                    f"--include={','.join(NODE_PACKAGES)}",
-                    DEBIAN_SUITE,
-                    tmp,
-                    DEBIAN_MIRROR,
-                ],
-                desc=f"debootstrapping {DEBIAN_SUITE} from {DEBIAN_MIRROR}",
-                heartbeat=30,
-                timeout=1800,
-            )
-        finally:
-            umount_below(tmp)
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            for p in (tmp / junk).glob("*"):
-                if p.is_file():
-                    p.unlink()
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
-        stamp.write_text(" ".join(NODE_PACKAGES) + "\n")
-        return root
-
-
-def umount_below(path: Path) -> None:
-    """Unmount anything debootstrap left mounted below ``path`` (proc, sys)."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(path.resolve()) + "/"
-    targets = [m.split()[1] for m in mounts if len(m.split()) > 1 and m.split()[1].startswith(prefix)]
-    for target in sorted(targets, key=len, reverse=True):
-        progress.quiet(["umount", "-l", target])
 
 
 def _resolve_stage(root: Path, dest: Path, path: str, depth: int = 0) -> None:
     """Copy ``path`` of ``root`` into ``dest``, recreating every symlink on the way."""
     if depth > 40:
-        raise progress.DevError(f"too many symlinks staging {path} from {root}")
+        raise errors.DevError(f"too many symlinks staging {path} from {root}")
     parts = PurePosixPath(posixpath.normpath(path)).parts[1:]
     cur = PurePosixPath("/")
     for i, part in enumerate(parts):
@@ -366,7 +212,7 @@ def _resolve_stage(root: Path, dest: Path, path: str, depth: int = 0) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, out)
     else:
-        raise progress.DevError(f"{path} does not exist in {root}")
+        raise errors.DevError(f"{path} does not exist in {root}")
 
 
 def _ldd(root: Path, path: str) -> list[str]:
@@ -400,7 +246,12 @@ def stage_from_rootfs(root: Path, dest: Path, paths: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# component images
+# root file system and component images
+
+
+def build_rootfs() -> Path:
+    """debootstrap bookworm with the packages of kind's base image (cached by package list)."""
+    return images.debootstrap("node", NODE_PACKAGES)
 
 
 PASSWD = "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
@@ -422,52 +273,42 @@ exec "$0" "$@"
 """
 
 
-def _base_files(root: Path) -> None:
-    (root / "etc" / "ssl" / "certs").mkdir(parents=True, exist_ok=True)
-    (root / "etc" / "passwd").write_text(PASSWD)
-    (root / "etc" / "group").write_text(GROUP)
-    ca = Path("/etc/ssl/certs/ca-certificates.crt")
-    if ca.is_file():
-        shutil.copy2(ca, root / "etc" / "ssl" / "certs" / "ca-certificates.crt")
-    (root / "tmp").mkdir(mode=0o1777, exist_ok=True)
-    (root / "tmp").chmod(0o1777)
-
-
-def _put(root: Path, binary: Path, dest: str) -> None:
-    out = root / dest.lstrip("/")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(binary, out)
-    out.chmod(0o755)
+def _base_files(root: Path, rootfs: Path) -> None:
+    images.base_files(root, rootfs / "etc/ssl/certs/ca-certificates.crt", PASSWD, GROUP)
 
 
 class ImageSpec:
     """One image: its reference, its version key and how its root file system is filled."""
 
-    def __init__(self, ref: str, fill, changes: list[str], version: str) -> None:
+    def __init__(self, ref: str, fill, changes: list[str], version: str, inputs: tuple[Path, ...], base: str) -> None:
         self.ref = ref
         self.fill = fill
         self.changes = changes
         self.version = version
+        self.inputs = inputs  # the files it is made of (binaries)
+        self.base = base  # the root file system its other files come from
 
-    @property
+    @functools.cached_property
     def tarball(self) -> Path:
+        """``<image>_<version>-<key>.tar``: the key hashes the recipe, the base and the binaries."""
         name, _, _tag = self.ref.rpartition(":")
-        return cache.image_tarball(name, f"{self.version}-r{RECIPE}")
+        key = images.image_key(RECIPE, self.base, self.changes, images.file_key(*self.inputs))
+        return cache.image_tarball(name, f"{self.version}-{key}")
 
 
 def image_specs(bins: dict[str, Path], rootfs: Path) -> list[ImageSpec]:
     k8s = "registry.k8s.io"
-    env = f"ENV {PATH_ENV}"
+    env = f"ENV {images.PATH_ENV}"
     specs = []
-    for comp in K8S_IMAGE_BINARIES:
+    for comp in kubernetes.IMAGE_BINARIES:
         if comp == "kube-proxy":
             continue
 
         def fill(root: Path, comp: str = comp) -> None:
-            _base_files(root)
-            _put(root, bins[comp], f"/usr/local/bin/{comp}")
+            _base_files(root, rootfs)
+            images.put(root, bins[comp], f"/usr/local/bin/{comp}")
 
-        specs.append(ImageSpec(f"{k8s}/{comp}:{K8S_VERSION}", fill, [env, f'ENTRYPOINT ["/usr/local/bin/{comp}"]'], K8S_VERSION))
+        specs.append(ImageSpec(f"{k8s}/{comp}:{K8S_VERSION}", fill, [env, f'ENTRYPOINT ["/usr/local/bin/{comp}"]'], K8S_VERSION, (bins[comp],), rootfs.name))
 
     def fill_proxy(root: Path) -> None:
         stage_from_rootfs(
@@ -499,7 +340,7 @@ def image_specs(bins: dict[str, Path], rootfs: Path) -> list[ImageSpec]:
                 "/etc/ld.so.cache",
             ],
         )
-        _base_files(root)
+        _base_files(root, rootfs)
         wrapper = root / "usr" / "sbin" / "iptables-wrapper"
         wrapper.write_text(IPTABLES_WRAPPER)
         wrapper.chmod(0o755)
@@ -509,62 +350,49 @@ def image_specs(bins: dict[str, Path], rootfs: Path) -> list[ImageSpec]:
                 if link.exists() or link.is_symlink():
                     link.unlink()
                 os.symlink("iptables-wrapper", link)
-        _put(root, bins["kube-proxy"], "/usr/local/bin/kube-proxy")
+        images.put(root, bins["kube-proxy"], "/usr/local/bin/kube-proxy")
 
     specs.append(
         ImageSpec(
             f"{k8s}/kube-proxy:{K8S_VERSION}",
             fill_proxy,
             [env, 'ENTRYPOINT ["/usr/local/bin/kube-proxy"]'],
-            f"{K8S_VERSION}-{DEBIAN_SUITE}",
+            f"{K8S_VERSION}-{images.DEBIAN_SUITE}",
+            (bins["kube-proxy"],),
+            rootfs.name,
         )
     )
 
     def fill_etcd(root: Path) -> None:
-        _base_files(root)
-        _put(root, bins["etcd"], "/usr/local/bin/etcd")
+        _base_files(root, rootfs)
+        images.put(root, bins["etcd"], "/usr/local/bin/etcd")
         (root / "var" / "lib" / "etcd").mkdir(parents=True, exist_ok=True)
-
-    specs.append(ImageSpec(f"{k8s}/etcd:{ETCD_IMAGE_TAG}", fill_etcd, [env, 'ENTRYPOINT ["/usr/local/bin/etcd"]'], ETCD_VERSION))
-
-    def fill_coredns(root: Path) -> None:
-        _base_files(root)
-        _put(root, bins["coredns"], "/coredns")
-
-    specs.append(ImageSpec(f"{k8s}/coredns/coredns:{COREDNS_VERSION}", fill_coredns, [env, 'ENTRYPOINT ["/coredns"]'], COREDNS_VERSION))
-
-    def fill_pause(root: Path) -> None:
-        _put(root, bins["pause"], "/pause")
-
-    specs.append(ImageSpec(f"{k8s}/pause:{PAUSE_VERSION}", fill_pause, ['ENTRYPOINT ["/pause"]', "USER 65535:65535"], PAUSE_VERSION))
-
-    def fill_lpp(root: Path) -> None:
-        _base_files(root)
-        _put(root, bins["local-path-provisioner"], "/usr/local/bin/local-path-provisioner")
 
     specs.append(
         ImageSpec(
-            local_path_image(),
-            fill_lpp,
-            [env, 'ENTRYPOINT ["/usr/local/bin/local-path-provisioner"]'],
-            LOCAL_PATH_VERSION,
+            f"{k8s}/etcd:{kubernetes.ETCD_IMAGE_TAG}",
+            fill_etcd,
+            [env, 'ENTRYPOINT ["/usr/local/bin/etcd"]'],
+            kubernetes.ETCD_VERSION,
+            (bins["etcd"],),
+            rootfs.name,
         )
     )
 
-    def fill_helper(root: Path) -> None:
-        stage_from_rootfs(rootfs, root, ["/bin/sh", "/usr/bin/mkdir", "/usr/bin/rm", "/etc/ld.so.cache"])
-        _base_files(root)
+    def fill_coredns(root: Path) -> None:
+        _base_files(root, rootfs)
+        images.put(root, bins["coredns"], "/coredns")
 
-    specs.append(ImageSpec(local_path_helper_image(), fill_helper, [env], f"{KIND_VERSION}-{DEBIAN_SUITE}"))
+    specs.append(
+        ImageSpec(f"{k8s}/coredns/coredns:{COREDNS_VERSION}", fill_coredns, [env, 'ENTRYPOINT ["/coredns"]'], COREDNS_VERSION, (bins["coredns"],), rootfs.name)
+    )
+
+    def fill_pause(root: Path) -> None:
+        images.put(root, bins["pause"], "/pause")
+
+    specs.append(ImageSpec(f"{k8s}/pause:{PAUSE_VERSION}", fill_pause, ['ENTRYPOINT ["/pause"]', "USER 65535:65535"], PAUSE_VERSION, (bins["pause"],), ""))
+
     return specs
-
-
-def local_path_image() -> str:
-    return f"meshops.local/local-path-provisioner:{LOCAL_PATH_VERSION}"
-
-
-def local_path_helper_image() -> str:
-    return f"meshops.local/local-path-helper:{KIND_VERSION}-{DEBIAN_SUITE}"
 
 
 def build_image(spec: ImageSpec) -> Path:
@@ -576,8 +404,8 @@ def build_image(spec: ImageSpec) -> Path:
             root = Path(tmp) / "root"
             root.mkdir()
             spec.fill(root)
-            _import_dir(spec.ref, root, [*spec.changes, f"LABEL meshops.recipe={RECIPE}"])
-        save_image(spec.ref, spec.tarball)
+            images.import_dir(spec.ref, root, [*spec.changes, f"LABEL meshops.recipe={RECIPE}"])
+        images.save_image(spec.ref, spec.tarball)
         return spec.tarball
 
 
@@ -589,33 +417,17 @@ def kind_module_dir() -> Path:
     return gobuild.mod_dir("hosttools", "sigs.k8s.io/kind")
 
 
-def _go_string_const(source: str, name: str, values: dict[str, str]) -> str:
-    """Value of a Go constant made of raw strings joined by ``+ IDENT +`` (kind's manifests)."""
-    start = source.find(f"const {name} = `")
-    if start < 0:
-        raise progress.DevError(f"constant {name} not found in kind's sources")
-    pos = start + len(f"const {name} = `")
-    pieces = []
-    while True:
-        end = source.index("`", pos)
-        pieces.append(source[pos:end])
-        m = re.match(r"\s*\+\s*(\w+)\s*\+\s*`", source[end + 1 :])
-        if not m:
-            break
-        ident = m.group(1)
-        if ident not in values:
-            raise progress.DevError(f"kind's {name} refers to {ident}, which this builder does not know")
-        pieces.append(values[ident])
-        pos = end + 1 + m.end()
-    return "".join(pieces)
-
-
 def storage_manifest() -> str:
-    src = (kind_module_dir() / "pkg" / "build" / "nodeimage" / "const_storage.go").read_text()
-    return _go_string_const(
-        src,
-        "defaultStorageManifest",
-        {"storageProvisionerImage": local_path_image(), "storageHelperImage": local_path_helper_image()},
+    """default-storage.yaml: nothing of the scenario needs volumes, so the node has no provisioner.
+
+    kind's create action ``installstorage`` applies this file with kubectl (and falls back to a
+    legacy host-path StorageClass when it is missing, so it must exist and hold an object).
+    """
+    return _record_manifest(
+        "meshops-storage",
+        "kind's local-path-provisioner is not built: no volume provisioner and no default StorageClass.\n"
+        "This ConfigMap keeps kind's storage step (kubectl apply of this file) satisfied.",
+        {"provisioner": "none"},
     )
 
 
@@ -641,23 +453,27 @@ def cni_conflist() -> str:
     return json.dumps(conf, indent=2) + "\n"
 
 
+def _record_manifest(name: str, comment: str, data: dict[str, str]) -> str:
+    """A kube-system ConfigMap that records what the node image carries instead of kind's addon."""
+    lines = [MANIFEST_MARKER, *(f"# {line}" for line in comment.splitlines())]
+    lines += ["apiVersion: v1", "kind: ConfigMap", "metadata:", f"  name: {name}", "  namespace: kube-system", "data:"]
+    for key, value in data.items():
+        if "\n" in value:
+            lines.append(f"  {key}: |")
+            lines += [f"    {line}" for line in value.splitlines()]
+        else:
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines) + "\n"
+
+
 def cni_manifest() -> str:
     """default-cni.yaml: kindnetd is not buildable here; the node's static ptp config is the CNI."""
-    conflist = "\n".join("    " + line for line in cni_conflist().splitlines())
-    return (
-        f"{MANIFEST_MARKER}\n"
-        "# kind's kindnetd is not served by the Go module proxy; the node image carries the static\n"
-        "# CNI configuration below in /etc/cni/net.d (upstream ptp + host-local + portmap plugins).\n"
-        "# This ConfigMap records it; it configures nothing by itself. One node per cluster.\n"
-        "apiVersion: v1\n"
-        "kind: ConfigMap\n"
-        "metadata:\n"
-        "  name: meshops-cni\n"
-        "  namespace: kube-system\n"
-        "data:\n"
-        f"  podCIDR: {NODE_POD_CIDR}\n"
-        "  10-meshops-ptp.conflist: |\n"
-        f"{conflist}\n"
+    return _record_manifest(
+        "meshops-cni",
+        "kind's kindnetd is not served by the Go module proxy; the node image carries the static\n"
+        "CNI configuration below in /etc/cni/net.d (upstream ptp + host-local + portmap plugins).\n"
+        "This ConfigMap records it; it configures nothing by itself. One node per cluster.",
+        {"podCIDR": NODE_POD_CIDR, "10-meshops-ptp.conflist": cni_conflist()},
     )
 
 
@@ -677,7 +493,7 @@ def node_overlay(bins: dict[str, Path], overlay: Path) -> None:
     """Files added to the rootfs: kind's base files (from the kind module), binaries, configs."""
     files = kind_module_dir() / "images" / "base" / "files"
     if not files.is_dir():
-        raise progress.DevError(f"kind's base image files not found at {files}")
+        raise errors.DevError(f"kind's base image files not found at {files}")
     # Modes as kind's Dockerfile sets them: scripts 0755, everything else 0644.
     _copy_tree_mode(files / "usr" / "local" / "bin", overlay / "usr" / "local" / "bin", 0o755)
     _copy_tree_mode(files / "kind", overlay / "kind", 0o644)
@@ -689,7 +505,7 @@ def node_overlay(bins: dict[str, Path], overlay: Path) -> None:
     text = config.read_text()
     text, n = re.subn(r'sandbox_image = "[^"]+"', f'sandbox_image = "registry.k8s.io/pause:{PAUSE_VERSION}"', text)
     if n != 1:
-        raise progress.DevError("kind's containerd config.toml has no sandbox_image line to set")
+        raise errors.DevError("kind's containerd config.toml has no sandbox_image line to set")
     config.write_text(text)
     # Where the node lacks CAP_SYS_RESOURCE (this host's bounding set drops it), runc cannot lower
     # a container's oom_score_adj below containerd's ("failed to update /proc/self/oom_score_adj:
@@ -702,12 +518,12 @@ def node_overlay(bins: dict[str, Path], overlay: Path) -> None:
     script.write_text(CONTAINERD_OOM_SCRIPT)
     script.chmod(0o755)
     for name in ("containerd", "ctr", "containerd-shim-runc-v2", "crictl"):
-        _put(overlay, bins[name], f"/usr/local/bin/{name}")
-    _put(overlay, bins["runc"], "/usr/local/sbin/runc")
+        images.put(overlay, bins[name], f"/usr/local/bin/{name}")
+    images.put(overlay, bins["runc"], "/usr/local/sbin/runc")
     for name in ("host-local", "loopback", "ptp", "portmap", "bridge"):
-        _put(overlay, bins[name], f"/opt/cni/bin/{name}")
-    for name in K8S_NODE_BINARIES:
-        _put(overlay, bins[name], f"/usr/bin/{name}")
+        images.put(overlay, bins[name], f"/opt/cni/bin/{name}")
+    for name in kubernetes.NODE_BINARIES:
+        images.put(overlay, bins[name], f"/usr/bin/{name}")
     net = overlay / "etc" / "cni" / "net.d"
     net.mkdir(parents=True, exist_ok=True)
     (net / "10-meshops-ptp.conflist").write_text(cni_conflist())
@@ -766,10 +582,12 @@ rm -rf /var/cache/apt/archives/*.deb /var/lib/apt/lists/*
 
 def node_key(bins: dict[str, Path], specs: list[ImageSpec]) -> str:
     parts = [RECIPE, K8S_VERSION, KIND_VERSION, CONTAINERD_VERSION, RUNC_VERSION, CRICTL_VERSION]
-    parts += [CNI_PLUGINS_VERSION, rootfs_path().name] + [s.tarball.name for s in specs]
+    parts += [CNI_PLUGINS_VERSION, build_rootfs().name] + [s.tarball.name for s in specs]
+    # The binaries put into the node itself (kubelet, kubeadm, containerd, runc, CNI plugins, ...).
+    parts.append(images.file_key(*(bins[name] for name in sorted(bins))))
     # The assembly code itself (files, manifests, post-install steps) is part of the key.
-    parts.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
-    return hashlib_short(" ".join(parts))
+    parts.append(images.file_key(Path(__file__), Path(images.__file__)))
+    return images.short_hash(*parts)
 
 
 def _wait_containerd(cid: str) -> None:
@@ -783,11 +601,11 @@ def _wait_containerd(cid: str) -> None:
             break
         time.sleep(0.5)
     log = progress.quiet(["docker", "exec", cid, "tail", "-n", "30", "/var/log/containerd-build.log"], env=env)
-    raise progress.DevError(f"containerd did not start in the node build container within 60s:\n{log.stdout}")
+    raise errors.DevError(f"containerd did not start in the node build container within 60s:\n{log.stdout}")
 
 
 def required_images(cid: str) -> list[str]:
-    out = _docker(
+    out = images.docker(
         "exec",
         cid,
         "kubeadm",
@@ -799,8 +617,7 @@ def required_images(cid: str) -> list[str]:
         desc="listing kubeadm's images",
         capture=True,
     )
-    images = [line.strip() for line in out.splitlines() if line.strip().startswith("registry.k8s.io/")]
-    return [*images, local_path_image(), local_path_helper_image()]
+    return [line.strip() for line in out.splitlines() if line.strip().startswith("registry.k8s.io/")]
 
 
 def build() -> str:
@@ -813,15 +630,15 @@ def build() -> str:
             tarballs = [build_image(spec) for spec in specs]
         key = node_key(bins, specs)
         tarball = cache.image_tarball("meshops.local/kind-node", f"{K8S_VERSION}-{key}")
-        if image_present(NODE_IMAGE) and _image_label(NODE_IMAGE, "meshops.node-key") == key:
+        if images.image_present(NODE_IMAGE) and images.image_label(NODE_IMAGE, "meshops.node-key") == key:
             progress.note(f"{NODE_IMAGE} is current (key {key})")
             if not tarball.is_file():
                 _save_node(tarball)
             st.cached = True
             return NODE_IMAGE
         if tarball.is_file():
-            load_image(tarball)
-            if _image_label(NODE_IMAGE, "meshops.node-key") == key:
+            images.load_image(tarball)
+            if images.image_label(NODE_IMAGE, "meshops.node-key") == key:
                 st.cached = True
                 return NODE_IMAGE
         _assemble(bins, rootfs, tarballs, key)
@@ -835,7 +652,7 @@ def _save_node(tarball: Path) -> None:
         for old in cache.images_dir().glob("meshops.local_kind-node_*.tar"):
             if old != tarball:
                 old.unlink()
-        save_image(NODE_IMAGE, tarball)
+        images.save_image(NODE_IMAGE, tarball)
 
 
 def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: str) -> None:
@@ -843,13 +660,13 @@ def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: st
     raw_ref = f"meshops.local/kind-node-rootfs:{K8S_VERSION}-{key}"
     base_ref = f"meshops.local/kind-node-base:{K8S_VERSION}-{key}"
     name = f"meshops-node-build-{os.getpid()}"
-    _docker_quiet("rm", "-f", "-v", name)
+    images.docker_quiet("rm", "-f", "-v", name)
     try:
         with progress.step("node base image (rootfs import)"):
-            _import_dir(raw_ref, rootfs, [f"ENV {PATH_ENV}"])
+            images.import_dir(raw_ref, rootfs, [f"ENV {images.PATH_ENV}"])
             # STOPSIGNAL cannot be set by import/commit; a metadata-only build sets it.
             dockerfile = f'FROM {raw_ref}\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]\n'
-            _docker("build", "-q", "-t", base_ref, "-", desc="setting the node image metadata", input=dockerfile)
+            images.docker("build", "-q", "-t", base_ref, "-", desc="setting the node image metadata", input=dockerfile)
         with tempfile.TemporaryDirectory(prefix="meshops-overlay-") as tmp:
             overlay = Path(tmp)
             with progress.step("node files (kind base files, binaries, manifests)"):
@@ -858,7 +675,7 @@ def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: st
                 mounts: list[str] = []
                 for tb in tarballs:
                     mounts += ["-v", f"{tb}:/kind-images/{tb.name}:ro"]
-                _docker(
+                images.docker(
                     "run",
                     "-d",
                     "--name",
@@ -874,11 +691,11 @@ def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: st
                     "infinity",
                     desc="starting the node build container",
                 )
-                _docker("cp", f"{overlay}/.", f"{name}:/", desc="copying the node files into the build container")
+                images.docker("cp", f"{overlay}/.", f"{name}:/", desc="copying the node files into the build container")
         with progress.step("node post-install steps"):
-            _docker("exec", name, "sh", "-c", POST_INSTALL, desc="running the post-install steps")
+            images.docker("exec", name, "sh", "-c", POST_INSTALL, desc="running the post-install steps")
         with progress.step("import images into the node's containerd (k8s.io)"):
-            _docker(
+            images.docker(
                 "exec",
                 "-d",
                 name,
@@ -889,7 +706,7 @@ def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: st
             )
             _wait_containerd(name)
             for tb in tarballs:
-                _docker(
+                images.docker(
                     "exec",
                     name,
                     "ctr",
@@ -903,23 +720,21 @@ def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: st
                     f"/kind-images/{tb.name}",
                     desc=f"importing {tb.name}",
                 )
-            listed = _docker("exec", name, "ctr", "--namespace=k8s.io", "images", "list", "-q", desc="listing images", capture=True).split()
+            listed = images.docker("exec", name, "ctr", "--namespace=k8s.io", "images", "list", "-q", desc="listing images", capture=True).split()
             missing = [img for img in required_images(name) if img not in listed]
             if missing:
-                raise progress.DevError(
-                    "images kubeadm/kind need are missing from the node: " + ", ".join(missing) + "\nimported: " + ", ".join(sorted(listed))
-                )
+                raise errors.DevError("images kubeadm/kind need are missing from the node: " + ", ".join(missing) + "\nimported: " + ", ".join(sorted(listed)))
             progress.note(f"{len(listed)} image references in the node's containerd")
-            _docker("exec", name, "sh", "-c", "kill $(pidof containerd)", desc="stopping containerd")
+            images.docker("exec", name, "sh", "-c", "kill $(pidof containerd)", desc="stopping containerd")
             for _ in range(60):
                 if progress.quiet(["docker", "exec", name, "pidof", "containerd"], env=engine.docker_env()).returncode:
                     break
                 time.sleep(0.5)
             else:
-                raise progress.DevError("containerd in the node build container did not stop within 30s")
-            _docker("exec", name, "rm", "-f", "/var/log/containerd-build.log", desc="cleaning up")
+                raise errors.DevError("containerd in the node build container did not stop within 30s")
+            images.docker("exec", name, "rm", "-f", "/var/log/containerd-build.log", desc="cleaning up")
         with progress.step(f"commit {NODE_IMAGE}"):
-            _docker(
+            images.docker(
                 "commit",
                 "--change",
                 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
@@ -930,13 +745,6 @@ def _assemble(bins: dict[str, Path], rootfs: Path, tarballs: list[Path], key: st
                 desc=f"committing {NODE_IMAGE}",
             )
     finally:
-        _docker_quiet("rm", "-f", "-v", name)
-        _docker_quiet("rmi", base_ref)
-        _docker_quiet("rmi", raw_ref)
-
-
-def register_build(build_sub: argparse._SubParsersAction) -> None:
-    p = build_sub.add_parser("node-image", help=f"build the kind node image {NODE_IMAGE}")
-    p.set_defaults(func=lambda a: (build(), 0)[1])
-    p = build_sub.add_parser("node-binaries", help="build only the binaries of the node image")
-    p.set_defaults(func=lambda a: (build_binaries(), 0)[1])
+        images.docker_quiet("rm", "-f", "-v", name)
+        images.docker_quiet("rmi", base_ref)
+        images.docker_quiet("rmi", raw_ref)

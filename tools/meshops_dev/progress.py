@@ -19,34 +19,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from . import cache
+from .errors import CommandError, DevError
 
-_state: dict = {"depth": 0, "stack": []}
+
+class _Context(threading.local):
+    """Step nesting of one thread (a ``background()`` thread starts at its caller's depth)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.stack: list[Step] = []
+
+
+_ctx = _Context()
 _lock = threading.Lock()
-
-
-class DevError(RuntimeError):
-    """An error the user can act on; the CLI prints the message without a traceback."""
-
-
-class CommandError(DevError):
-    """A command exited non-zero; the message carries the command and the tail of its output."""
-
-    def __init__(self, desc: str, cmd: Sequence[str], returncode: int, tail: str) -> None:
-        self.desc = desc
-        self.cmd = list(cmd)
-        self.returncode = returncode
-        self.tail = tail
-        shown = " ".join(str(c) for c in cmd)
-        if len(shown) > 300:
-            shown = shown[:300] + " ..."
-        msg = f"{desc} failed (exit {returncode}): {shown}"
-        if tail.strip():
-            msg += "\n--- last lines of output ---\n" + tail.rstrip() + "\n---"
-        super().__init__(msg)
+T = TypeVar("T")
 
 
 def _verbose() -> bool:
@@ -60,11 +51,11 @@ def _emit(line: str) -> None:
 
 def note(msg: str) -> None:
     """Print an informational line, indented to the current step depth."""
-    _emit("    " * max(_state["depth"] - 1, 0) + "  - " + msg)
+    _emit("    " * max(_ctx.depth - 1, 0) + "  - " + msg)
 
 
 def warn(msg: str) -> None:
-    _emit("    " * max(_state["depth"] - 1, 0) + "  ! " + msg)
+    _emit("    " * max(_ctx.depth - 1, 0) + "  ! " + msg)
 
 
 def fmt_duration(seconds: float) -> str:
@@ -112,27 +103,27 @@ class Step:
 @contextlib.contextmanager
 def step(name: str, *, record: bool = True) -> Iterator[Step]:
     """Time a named step, print its start and end, and record its duration."""
-    indent = "    " * _state["depth"]
+    indent = "    " * _ctx.depth
     _emit(f"{indent}==> {name} ...")
     started_iso = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     handle = Step(name)
-    parent = _state["stack"][-1] if _state["stack"] else None
+    parent = _ctx.stack[-1] if _ctx.stack else None
     if parent is not None:
         parent.children += 1
-    _state["stack"].append(handle)
-    _state["depth"] += 1
+    _ctx.stack.append(handle)
+    _ctx.depth += 1
     try:
         yield handle
     except BaseException:
-        _state["stack"].pop()
-        _state["depth"] -= 1
+        _ctx.stack.pop()
+        _ctx.depth -= 1
         secs = handle.elapsed()
         _emit(f"{indent}<== {name} failed after {fmt_duration(secs)}")
         if record:
             record_timing(name, secs, cached=handle.cached, started=started_iso, ok=False)
         raise
-    _state["stack"].pop()
-    _state["depth"] -= 1
+    _ctx.stack.pop()
+    _ctx.depth -= 1
     if not handle.cached and handle.children and not handle.did_work:
         handle.cached = True  # every sub-step was served from the cache
     if parent is not None and not handle.cached:
@@ -187,8 +178,8 @@ def run(
     unless ``probe`` is true (``output()`` defaults to probe: short queries).
     """
     argv = [os.fspath(c) for c in cmd]
-    if not probe and _state["stack"]:
-        _state["stack"][-1].did_work = True
+    if not probe and _ctx.stack:
+        _ctx.stack[-1].did_work = True
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
@@ -234,7 +225,7 @@ def run(
                 break
             if heartbeat and now - last_beat >= heartbeat:
                 last_beat = now
-                _emit("    " * _state["depth"] + f"... still {desc} ({fmt_duration(now - start)})")
+                _emit("    " * _ctx.depth + f"... still {desc} ({fmt_duration(now - start)})")
         reader.join(timeout=10)
     finally:
         if log is not None:
@@ -281,3 +272,40 @@ def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:
     if mode is not None:
         tmp.chmod(mode)
     tmp.replace(path)
+
+
+class Background:
+    """A step run in a thread beside the main work (``background()``); ``result()`` joins it."""
+
+    def __init__(self, name: str, fn: Callable[[], T]) -> None:
+        self._depth = _ctx.depth
+        self._result: list = []
+        self._error: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(name, fn), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, name: str, fn: Callable[[], T]) -> None:
+        _ctx.depth = self._depth
+        try:
+            with step(f"{name} (in the background)"):
+                self._result.append(fn())
+        except BaseException as exc:  # handed to the thread that joins
+            self._error.append(exc)
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._result[0]
+
+    def settle(self) -> None:
+        """Join; a failure is only reported (for work the main thread redoes when it needs it)."""
+        self._thread.join()
+        if self._error:
+            warn(f"{self._thread.name} failed in the background (done again where it is needed): {str(self._error[0]).splitlines()[0]}")
+
+
+def background(name: str, fn: Callable[[], T]) -> Background:
+    """Run ``fn`` in a thread, as a step of its own (for work that waits on the network or the
+    disk while the main thread compiles); call ``result()`` before depending on it."""
+    return Background(name, fn)

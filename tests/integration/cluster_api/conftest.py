@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.integration.route_verify.conftest import ApiServer
+from tests.support.apiserver import ApiServer
 
 AUDIT_POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n"
 WATCHED_USER = "site-test"

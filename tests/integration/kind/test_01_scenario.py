@@ -3,7 +3,7 @@
 import pytest
 
 from tests.helpers import REPO, run_playbook
-from tests.integration.kind.conftest import INVENTORY
+from tests.support.kind import INVENTORY
 
 pytestmark = pytest.mark.kind
 

@@ -11,7 +11,7 @@ import pytest
 from tests.fixtures import scenario
 from tests.helpers import failed_task
 from tests.integration.kind import probes
-from tests.integration.kind.conftest import INGRESS, recap
+from tests.support.kind import INGRESS, recap
 
 pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 

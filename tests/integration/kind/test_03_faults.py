@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import REPO, run_playbook
 from tests.integration.kind import probes
-from tests.integration.kind.conftest import INVENTORY, recap
+from tests.support.kind import INVENTORY, recap
 
 pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import routing as istio_routing
-from tests.integration.kind.conftest import INGRESS
+from tests.support.kind import INGRESS
 
 pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.helpers import REPO, failed_task, run_playbook
-from tests.integration.kind.conftest import INVENTORY
+from tests.support.kind import INVENTORY
 
 pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 

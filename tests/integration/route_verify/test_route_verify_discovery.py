@@ -14,9 +14,8 @@ from kubernetes import client as k8s
 from kubernetes.dynamic import DynamicClient
 
 from ansible_collections.meshops.istio.plugins.modules import route_explain, route_verify
+from meshops_dev.local import wait_for
 from tests.fixtures import scenario
-
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.envoy, pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
 

@@ -1,0 +1,68 @@
+"""Version stamps: a JSON file per cache key under ``$MESHOPS_CACHE/stamps``, written when the
+work keyed by it succeeded (``cached()``)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from . import cache, progress
+
+T = TypeVar("T")
+
+
+def _stamp_path(key: str) -> Path:
+    safe = key.replace("/", "__").replace(":", "_").replace(" ", "_")
+    return cache.stamps_dir() / f"{safe}.json"
+
+
+def is_stamped(key: str) -> bool:
+    return _stamp_path(key).is_file()
+
+
+def read_stamp(key: str) -> dict | None:
+    path = _stamp_path(key)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_stamp(key: str, **info: object) -> None:
+    path = _stamp_path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"key": key, "done": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    data.update(info)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def clear_stamp(key: str) -> None:
+    _stamp_path(key).unlink(missing_ok=True)
+
+
+def cached(
+    key: str,
+    producer: Callable[[], T],
+    *,
+    desc: str | None = None,
+    check: Callable[[], bool] | None = None,
+) -> T | None:
+    """Run ``producer`` unless the stamp ``key`` exists (and ``check()``, if given, is true).
+
+    ``key`` must contain every version the result depends on (for example
+    ``"image/kube-apiserver/v1.35.4"``). The work runs inside a progress step named ``desc``
+    (default: the key) that records ``cached: true`` when skipped. Returns the producer's result,
+    or None when skipped. The stamp is written only when the producer returns without error.
+    """
+    with progress.step(desc or key) as st:
+        if is_stamped(key) and (check is None or check()):
+            st.cached = True
+            return None
+        result = producer()
+        write_stamp(key)
+        return result
