@@ -12,9 +12,9 @@ __metaclass__ = type
 from ansible_collections.meshops.istio.plugins.module_utils.models import gateways as gateway_model
 
 
-def gateway_releases(gateway_list, namespace, revision="", pull_policy="", pin=None):
+def gateway_releases(gateway_list, namespace, revision="", pull_policy="", pin=None, canary=None):
     """The Helm release (name, namespace, chart values, chart pin) of each gateway."""
-    return gateway_model.releases(gateway_list, namespace, revision or "", pull_policy or "", pin or {})
+    return gateway_model.releases(gateway_list, namespace, revision or "", pull_policy or "", pin or {}, canary or {})
 
 
 class FilterModule:

@@ -76,6 +76,44 @@ options:
       - Read the objects of each release's manifest and report drift.
     type: bool
     default: true
+  revisions:
+    description:
+      - Also read the control plane revisions of the cluster in the same run, as
+        M(meshops.istio.revision_status) does (RV(revision_status)), so a role reads its
+        releases and the mesh's revisions in one process.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the control plane.
+        type: str
+        required: true
+      target:
+        description: The upgrade to check against Istio's skew rules.
+        type: dict
+        suboptions:
+          version:
+            description: The version to run.
+            type: str
+            required: true
+          strategy:
+            description: How it replaces the running one.
+            type: str
+            choices: [InPlace, RevisionBased]
+            default: InPlace
+      gateway_releases:
+        description: Gateway releases and the revision or tag each selects.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: Release name.
+            type: str
+            required: true
+          revision:
+            description: Revision or tag the gateway selects.
+            type: str
+            default: ""
 """
 
 EXAMPLES = r"""
@@ -100,6 +138,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+revision_status:
+  description: With O(revisions), what M(meshops.istio.revision_status) returns.
+  returned: when O(revisions) is set
+  type: dict
+  sample: {"tags": {"prod-stable": "1-30-4"}, "default_revision": "1-30-4", "problems": [], "skew_problems": []}
 up_to_date:
   description: Whether every release is up to date.
   returned: always
@@ -177,6 +220,10 @@ releases:
       description: The Secret holding the newest revision.
       type: str
       sample: sh.helm.release.v1.istiod.v3
+    record:
+      description: That Secret as an object reference (for M(meshops.istio.object_set) with O(meshops.istio.object_set#module:state=absent)).
+      type: dict
+      sample: {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sh.helm.release.v1.istiod.v3", "namespace": "istio-system"}}
   sample: []
 """
 
@@ -184,6 +231,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 from ansible_collections.meshops.istio.plugins.module_utils.k8s import helm
+from ansible_collections.meshops.istio.plugins.module_utils.k8s import revisions as k8s_revisions
 from ansible_collections.meshops.istio.plugins.module_utils.k8s.objects import ObjectSet
 
 
@@ -204,6 +252,22 @@ def argument_spec():
             mutually_exclusive=[("chart_version", "chart_path")],
         ),
         check_objects=dict(type="bool", default=True),
+        revisions=dict(
+            type="dict",
+            options=dict(
+                namespace=dict(type="str", required=True),
+                target=dict(
+                    type="dict",
+                    options=dict(version=dict(type="str", required=True), strategy=dict(type="str", choices=["InPlace", "RevisionBased"], default="InPlace")),
+                ),
+                gateway_releases=dict(
+                    type="list",
+                    elements="dict",
+                    default=[],
+                    options=dict(name=dict(type="str", required=True), revision=dict(type="str", default="")),
+                ),
+            ),
+        ),
     )
     return spec
 
@@ -228,7 +292,14 @@ def main():
             module.fail_json(msg="release %s/%s: cannot read it: %s" % (release["namespace"], release["name"], k8s_client.api_message(exc)))
         except (ValueError, TypeError) as exc:
             module.fail_json(msg="release %s/%s: its Helm record cannot be decoded: %s" % (release["namespace"], release["name"], exc))
-    module.exit_json(changed=False, releases=results, up_to_date=all(r["up_to_date"] for r in results))
+    output = {"changed": False, "releases": results, "up_to_date": all(r["up_to_date"] for r in results)}
+    wanted = module.params["revisions"]
+    if wanted:
+        try:
+            output["revision_status"] = k8s_revisions.summary(objects, wanted["namespace"], wanted.get("target"), wanted["gateway_releases"])
+        except k8s_client.DynamicApiError as exc:
+            module.fail_json(msg="cannot read the control plane revisions: %s" % k8s_client.api_message(exc))
+    module.exit_json(**output)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,12 @@ namespaces:
   type: list
   elements: dict
   sample: [{"name": "httpbin", "labels": {"istio.io/rev": "prod-stable"}}]
+namespace_names:
+  description: Every namespace of the cluster.
+  returned: always
+  type: list
+  elements: str
+  sample: ["default", "httpbin", "istio-system"]
 proxy_versions:
   description: Proxies per version.
   returned: always
@@ -142,6 +148,22 @@ unused_revisions:
   type: list
   elements: str
   sample: ["1-29-0"]
+stale_proxies:
+  description:
+    - Proxies not injected by the revision their namespace label (or, in a namespace without
+      one, their pod label) selects through the tags, or not at that revision's version - the
+      pods a restart would move. Empty once every workload runs what it selects.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"namespace": "httpbin", "name": "httpbin-6d9c-x2x7q", "revision": "1-30-4", "version": "1.30.4",
+            "wanted_revision": "1-31-0", "wanted_version": "1.31.0", "why": "injected by revision 1-30-4, prod-canary selects 1-31-0"}]
+proxies_not_ready:
+  description: Pods with an Istio proxy that are not ready (namespace/name).
+  returned: always
+  type: list
+  elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -174,28 +196,10 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     api = k8s_client.module_client(module)
     try:
-        state = k8s_revisions.read(ObjectSet(api, check_mode=True), module.params["namespace"])
+        result = k8s_revisions.summary(ObjectSet(api, check_mode=True), module.params["namespace"], module.params["target"], module.params["gateway_releases"])
     except k8s_client.DynamicApiError as exc:
         module.fail_json(msg="cannot read the control plane revisions: %s" % k8s_client.api_message(exc))
-    gateways = [(g["name"], g["revision"] or "default") for g in module.params["gateway_releases"]]
-    revisions = {}
-    for name, found in state["revisions"].items():
-        revisions[name] = dict(found, references=k8s_revisions.references(state, "" if name == "default" else name, gateways))
-    result = {
-        "changed": False,
-        "revisions": revisions,
-        "tags": state["tags"],
-        "default_revision": state["default_revision"],
-        "namespaces": state["namespaces"],
-        "proxy_versions": k8s_revisions.proxy_versions(state),
-        "control_plane_version": k8s_revisions.control_plane_version(state),
-        "problems": k8s_revisions.problems(state),
-        "skew_problems": [],
-        "unused_revisions": sorted(name for name, info in revisions.items() if not info["references"]),
-    }
-    target = module.params["target"]
-    if target:
-        result["skew_problems"] = upgrade.skew_problems(target["strategy"], result["control_plane_version"], target["version"], result["proxy_versions"])
+    result["changed"] = False
     module.exit_json(**result)
 
 

@@ -196,9 +196,23 @@ def revision_label(revision):
     return revision or DEFAULT_REVISION
 
 
+_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")
+
+
+def parse_version(text):
+    """``(major, minor, patch or None)`` of ``1.31.0``, ``1.31.0-eed52ebb66ad``, ``1.31-dev`` or an image tag; None if none."""
+    match = _VERSION.match(str(text or ""))
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3)) if match.group(3) is not None else None
+
+
 def revision_of_version(version):
-    """The revision name Istio's docs derive from a version: 1.31.0 -> 1-31-0."""
-    return re.sub(r"[^a-z0-9-]", "-", str(version).lower()).strip("-")[:63].strip("-")
+    """The revision name Istio's docs derive from a version: 1.31.0 (or 1.31.0-abc) -> 1-31-0."""
+    parsed = parse_version(version)
+    if parsed is None:
+        return None
+    return "%d-%d-%d" % (parsed[0], parsed[1], parsed[2] or 0)
 
 
 # -- rules shared by the model, the linter and the explainer -----------------------------------

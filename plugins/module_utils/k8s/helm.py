@@ -153,6 +153,8 @@ def state(objects_api, name, namespace, chart_version=None, values=None, check_o
         "workloads": [],
         "ready": False,
         "secret": secret,
+        # the newest revision's record, as an object (to drop it when an interrupted run left it pending)
+        "record": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": namespace}} if secret else None,
     }
     if release is None:
         result["reasons"].append("release %s/%s is not installed" % (namespace, name))

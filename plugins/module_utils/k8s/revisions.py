@@ -58,7 +58,8 @@ def read(objects, namespace):
             tags[tag] = _labels(config).get(vocab.LABEL_REV) or vocab.DEFAULT_REVISION
     default_validator = next((c for c in validating if vocab.name_of(c) == DEFAULT_VALIDATOR), None)
     namespaces = []
-    for item in objects.list("v1", "Namespace", None):
+    all_namespaces = objects.list("v1", "Namespace", None)
+    for item in all_namespaces:
         labels = _labels(item)
         if vocab.LABEL_REV in labels or vocab.LABEL_INJECTION in labels:
             namespaces.append({"name": vocab.name_of(item), "labels": labels})
@@ -86,6 +87,7 @@ def read(objects, namespace):
         "tags": tags,
         "default_revision": _labels(default_validator).get(vocab.LABEL_REV) if default_validator else None,
         "namespaces": namespaces,
+        "namespace_names": sorted(vocab.name_of(item) for item in all_namespaces),
         "proxies": proxies,
         "webhooks": _webhooks(mutating, validating, existing),
     }
@@ -160,3 +162,136 @@ def references(state, revision, gateway_revisions=()):
     namespaces = [(n["name"], n["labels"]) for n in state["namespaces"]]
     pods = [("%s/%s" % (p["namespace"], p["name"]), p["phase"], p["annotations"], p["labels"]) for p in state["proxies"]]
     return upgrade.revision_in_use(revision, state["tags"], state["default_revision"], namespaces, pods, gateway_revisions)
+
+
+def summary(objects, namespace, target=None, gateway_releases=()):
+    """What the revision_status module returns: the state, what is broken, the skew check."""
+    state = read(objects, namespace)
+    gateways = [(g["name"], g.get("revision") or vocab.DEFAULT_REVISION) for g in gateway_releases]
+    revisions = {}
+    for name, found in state["revisions"].items():
+        revisions[name] = dict(found, references=references(state, "" if name == vocab.DEFAULT_REVISION else name, gateways))
+    result = {
+        "revisions": revisions,
+        "tags": state["tags"],
+        "default_revision": state["default_revision"],
+        "namespaces": state["namespaces"],
+        "namespace_names": state["namespace_names"],
+        "proxy_versions": proxy_versions(state),
+        "control_plane_version": control_plane_version(state),
+        "problems": problems(state),
+        "skew_problems": [],
+        "unused_revisions": sorted(name for name, info in revisions.items() if not info["references"]),
+        "stale_proxies": stale_proxies(state),
+        "proxies_not_ready": sorted("%s/%s" % (p["namespace"], p["name"]) for p in state["proxies"] if not p["ready"]),
+    }
+    if target:
+        result["skew_problems"] = upgrade.skew_problems(target["strategy"], result["control_plane_version"], target["version"], result["proxy_versions"])
+    return result
+
+
+def tag_objects(documents):
+    """The revision tag objects of the istiod chart (templates/revision-tags-*.yaml), as the
+    collection applies them: labelled as its own, without the CA bundle that istiod patches in
+    (applying an empty one would take the field from istiod and break injection until it
+    patches again)."""
+    out = []
+    for doc in documents:
+        if doc.get("kind") not in ("MutatingWebhookConfiguration", "Service"):
+            continue
+        obj = dict(doc)
+        meta = dict(obj.get("metadata") or {})
+        labels = dict(meta.get("labels") or {})
+        labels[vocab.LABEL_MANAGED_BY] = vocab.MANAGED_BY
+        meta["labels"] = labels
+        obj["metadata"] = meta
+        if obj["kind"] == "MutatingWebhookConfiguration":
+            hooks = []
+            for given in obj.get("webhooks") or []:
+                hook = dict(given)
+                config = dict(hook.get("clientConfig") or {})
+                config.pop("caBundle", None)
+                hook["clientConfig"] = config
+                hooks.append(hook)
+            obj["webhooks"] = hooks
+        out.append(obj)
+    return out
+
+
+def selections(state, tags=None, namespaces=None):
+    """How the injectors choose: ``{namespace: selected}`` from the namespace labels
+    (``istio-injection=enabled`` wins over ``istio.io/rev``, as in Istio's webhooks), and the
+    tag table; ``tags`` / ``namespaces`` (``{namespace: revision or tag}``) override what the
+    cluster holds, for a plan."""
+    selected = {}
+    for item in state["namespaces"]:
+        labels = item["labels"]
+        if labels.get(vocab.LABEL_INJECTION) == "enabled":
+            selected[item["name"]] = vocab.DEFAULT_REVISION
+        elif labels.get(vocab.LABEL_REV):
+            selected[item["name"]] = labels[vocab.LABEL_REV]
+    selected.update(namespaces or {})
+    table = dict(state["tags"])
+    table.update(tags or {})
+    return selected, table
+
+
+def resolve(state, selected, tags):
+    """The revision a namespace or pod selection (a revision, a tag or ``default``) injects with."""
+    if selected in tags:
+        return tags[selected]
+    if selected == vocab.DEFAULT_REVISION and selected not in state["revisions"]:
+        return state["default_revision"] or selected
+    return selected
+
+
+def wanted_proxy(state, proxy, selected, tags):
+    """``(revision, version)`` a proxy should run, or None when nothing selects an injector for it."""
+    choice = selected.get(proxy["namespace"])
+    if choice is None:
+        labels = proxy.get("labels") or {}
+        if labels.get(vocab.LABEL_REV):
+            choice = labels[vocab.LABEL_REV]
+        elif labels.get("sidecar.istio.io/inject") == "true":
+            choice = vocab.DEFAULT_REVISION
+    if choice is None:
+        return None
+    revision = resolve(state, choice, tags)
+    running = state["revisions"].get(revision)
+    return revision, (running or {}).get("version")
+
+
+def stale_proxies(state, namespaces=None, tags=None, labels=None):
+    """The proxies not injected by the revision their namespace or pod label selects, or not at
+    that revision's version: ``[{namespace, name, revision, version, wanted_revision,
+    wanted_version, why}]``. ``namespaces`` limits the check; ``tags`` and ``labels`` are the
+    planned tag table and namespace selections (what a step is about to set)."""
+    selected, table = selections(state, tags, labels)
+    out = []
+    for proxy in state["proxies"]:
+        if namespaces is not None and proxy["namespace"] not in namespaces:
+            continue
+        wanted = wanted_proxy(state, proxy, selected, table)
+        if wanted is None:
+            continue
+        revision, version = wanted
+        why = []
+        if proxy["revision"] != revision:
+            why.append("injected by revision %s, %s selects %s" % (proxy["revision"], selected.get(proxy["namespace"]) or "its pod label", revision))
+        elif version and proxy["version"] != version:
+            why.append("proxy version %s, revision %s runs %s" % (proxy["version"], revision, version))
+        if revision not in state["revisions"]:
+            why.append("revision %s is not installed" % revision)
+        if why:
+            out.append(
+                {
+                    "namespace": proxy["namespace"],
+                    "name": proxy["name"],
+                    "revision": proxy["revision"],
+                    "version": proxy["version"],
+                    "wanted_revision": revision,
+                    "wanted_version": version,
+                    "why": "; ".join(why),
+                }
+            )
+    return out

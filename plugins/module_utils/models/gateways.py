@@ -45,6 +45,7 @@ GATEWAY_OPTIONS = dict(
     direction=dict(type="str", choices=list(DIRECTIONS), default="ingress"),
     istio_label=dict(type="str"),
     labels=dict(type="dict"),
+    revision=dict(type="str"),
     replicas=dict(type="int", default=1),
     resources=dict(type="dict"),
     service=dict(type="dict", options=SERVICE_OPTIONS),
@@ -96,6 +97,8 @@ def validate(gateways, namespace="istio-system"):
             common.check_selector(problems, where, "labels", labels)
             if vocab.LABEL_ISTIO in labels:
                 problems.add(where, "labels.istio", "set istio_label instead (it is also the Gateway selector)")
+        if isinstance(gateway.get("revision"), str) and gateway["revision"]:
+            common.check_revision(problems, where, "revision", gateway["revision"])
         replicas = gateway.get("replicas")
         if common.is_int(replicas) and replicas < 0:
             problems.add(where, "replicas", "%s must be a non-negative integer" % show(replicas))
@@ -230,15 +233,27 @@ def chart_values(gateway, revision=""):
     return merge(values, gateway.get("values") or {})
 
 
-def releases(gateway_list, namespace, revision="", pull_policy="", pin=None):
+def revision_of(gateway, revision="", canary=None):
+    """The revision or tag that injects a gateway: its own ``revision``, else the canary
+    revision for the gateways ``canary`` names (``{names, revision}``), else ``revision``."""
+    if gateway.get("revision"):
+        return gateway["revision"]
+    canary = canary or {}
+    if gateway.get("name") in (canary.get("names") or []) and canary.get("revision"):
+        return canary["revision"]
+    return revision
+
+
+def releases(gateway_list, namespace, revision="", pull_policy="", pin=None, canary=None):
     """The Helm release of each gateway: ``{name, namespace, values}`` plus the chart pin.
 
     ``pin`` is ``{chart_version: ...}`` (repository) or ``{chart_path: ...}`` (local chart), as
-    meshops.istio.release_state takes it.
+    meshops.istio.release_state takes it; ``canary`` (``{names, revision}``) gives the gateways
+    that select the canary revision tag during a revision-based upgrade.
     """
     out = []
     for gateway in gateway_list or []:
-        values = chart_values(gateway, revision)
+        values = chart_values(gateway, revision_of(gateway, revision, canary))
         if pull_policy:
             values["imagePullPolicy"] = pull_policy
         release = {"name": gateway["name"], "namespace": gateway.get("namespace") or namespace, "values": values}

@@ -24,7 +24,7 @@ __metaclass__ = type
 import difflib
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
-from ansible_collections.meshops.istio.plugins.module_utils.models import common, gateways, traffic
+from ansible_collections.meshops.istio.plugins.module_utils.models import common, gateways, traffic, upgrade
 from ansible_collections.meshops.istio.plugins.module_utils.models.common import show
 from ansible_collections.meshops.istio.plugins.module_utils.probe import runner as probe_runner
 
@@ -60,6 +60,12 @@ CONTROL_PLANE_OPTIONS = dict(
     control_plane_wait_timeout=dict(type="int"),
     control_plane_uninstall_crds=dict(type="bool"),
     control_plane_delete_namespace=dict(type="bool"),
+    control_plane_update_strategy=dict(type="str", choices=list(upgrade.STRATEGIES)),
+    control_plane_revision_tags=dict(type="dict", options=dict(stable=dict(type="str", required=True), canary=dict(type="str", required=True))),
+    control_plane_canary_namespaces=dict(type="list", elements="str"),
+    control_plane_canary_gateways=dict(type="list", elements="str"),
+    control_plane_inactive_revision_grace_period=dict(type="int"),
+    control_plane_rollout_timeout=dict(type="int"),
 )
 
 GATEWAYS_OPTIONS = dict(
@@ -70,6 +76,8 @@ GATEWAYS_OPTIONS = dict(
     gateways_chart_dir=dict(type="path"),
     gateways_version=dict(type="str"),
     gateways_revision=dict(type="str"),
+    gateways_canary=dict(type="list", elements="str"),
+    gateways_canary_revision=dict(type="str"),
     gateways_image_pull_policy=dict(type="str", choices=["", "Always", "IfNotPresent", "Never"]),
     gateways_repair_drift=dict(type="bool"),
     gateways_wait_timeout=dict(type="int"),
@@ -188,6 +196,24 @@ def _control_plane(problems, inputs, context):
     tag = get("control_plane_image_tag")
     if isinstance(tag, str) and tag and not vocab.IMAGE_TAG.match(tag):
         problems.add("control_plane_image_tag", None, "%s is not a valid image tag" % show(tag))
+    tags = get("control_plane_revision_tags")
+    if isinstance(tags, dict):
+        for key in ("stable", "canary"):
+            tag = tags.get(key)
+            if isinstance(tag, str) and common.check_name(problems, "control_plane_revision_tags", key, tag, label=True):
+                if tag == vocab.DEFAULT_REVISION:
+                    problems.add("control_plane_revision_tags", key, "'default' is Istio's default revision, not a tag the collection may move (IST0139)")
+                elif tag == get("control_plane_revision"):
+                    problems.add(
+                        "control_plane_revision_tags", key, "%s is also the revision's name: both would select the same namespaces (IST0139)" % show(tag)
+                    )
+        if tags.get("stable") is not None and tags.get("stable") == tags.get("canary"):
+            problems.add("control_plane_revision_tags", None, "stable and canary must be different tags, both are %s" % show(tags.get("stable")))
+    for index, namespace in enumerate(get("control_plane_canary_namespaces") or []):
+        if isinstance(namespace, str):
+            common.check_namespace(problems, "control_plane_canary_namespaces[%d]" % index, None, namespace)
+    _positive(problems, inputs, "control_plane_inactive_revision_grace_period", allow_zero=True)
+    _positive(problems, inputs, "control_plane_rollout_timeout")
     replicas = get("control_plane_istiod_replicas")
     if common.is_int(replicas) and replicas < 1:
         problems.add("control_plane_istiod_replicas", None, "%s must be at least 1 (the role waits for istiod to answer)" % show(replicas))
@@ -215,8 +241,17 @@ def _gateways(problems, inputs, context):
         problems.add("gateways_chart_dir", None, "is required when gateways_chart_source is local")
     if isinstance(get("gateways_version"), str):
         common.check_version(problems, "gateways_version", None, get("gateways_version"))
-    if isinstance(get("gateways_revision"), str):
-        common.check_revision(problems, "gateways_revision", None, get("gateways_revision"))
+    for name in ("gateways_revision", "gateways_canary_revision"):
+        if isinstance(get(name), str) and get(name):
+            common.check_revision(problems, name, None, get(name))
+    canary = get("gateways_canary")
+    if isinstance(canary, list) and canary:
+        known = set(g.get("name") for g in get("gateways_list") or [] if isinstance(g, dict))
+        for index, name in enumerate(canary):
+            if name not in known:
+                problems.add("gateways_canary", index, "%s is not a gateway of gateways_list" % show(name))
+        if not get("gateways_canary_revision"):
+            problems.add("gateways_canary_revision", None, "is required when gateways_canary names gateways")
     _positive(problems, inputs, "gateways_wait_timeout")
 
 

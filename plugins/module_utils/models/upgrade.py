@@ -22,20 +22,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
 
 STRATEGIES = ("InPlace", "RevisionBased")
-_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")
-
-
-def parse_version(text):
-    """``(major, minor, patch or None)`` of ``1.31.0``, ``1.31.0-eed52ebb66ad``, ``1.31-dev`` or an image tag; None if none."""
-    match = _VERSION.match(str(text or ""))
-    if not match:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3)) if match.group(3) is not None else None
+parse_version = vocab.parse_version
 
 
 def minor_of(text):
@@ -47,12 +37,7 @@ def show_minor(minor):
     return "%d.%d" % minor
 
 
-def revision_name(version):
-    """The revision Istio's docs derive from a version: ``1.31.0`` (or ``1.31.0-abc``) -> ``1-31-0``."""
-    version = parse_version(version)
-    if version is None:
-        return None
-    return "%d-%d-%d" % (version[0], version[1], version[2] or 0)
+revision_name = vocab.revision_of_version
 
 
 def skew_problems(strategy, control_plane_version, target_version, proxy_versions):
@@ -135,3 +120,16 @@ def revision_in_use(revision, tags, default_revision, namespaces, pods, gateway_
         if selected in selectors:
             why.append("gateway release %s selects %s" % (release, selected))
     return why
+
+
+def namespaces_to_relabel(namespaces, names, selected):
+    """Which of ``names`` do not select ``selected`` yet (``istio.io/rev``), or still carry
+    ``istio-injection``, which Istio's webhooks honour before ``istio.io/rev``.
+    ``namespaces``: ``[{name, labels}]`` of the labelled namespaces."""
+    labels = dict((item["name"], item.get("labels") or {}) for item in namespaces or [])
+    out = []
+    for name in names or []:
+        given = labels.get(name, {})
+        if given.get(vocab.LABEL_REV) != selected or vocab.LABEL_INJECTION in given:
+            out.append(name)
+    return out
