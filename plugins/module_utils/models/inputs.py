@@ -90,6 +90,7 @@ HTTPBIN_OPTIONS = dict(
     httpbin_image=dict(type="str"),
     httpbin_image_pull_policy=dict(type="str", choices=["Always", "IfNotPresent", "Never"]),
     httpbin_replicas=dict(type="int"),
+    httpbin_shutdown_delay=dict(type="int"),
     httpbin_service_port=dict(type="int"),
     httpbin_container_port=dict(type="int"),
     httpbin_resources=dict(type="dict"),
@@ -249,7 +250,7 @@ def _gateways(problems, inputs, context):
         known = set(g.get("name") for g in get("gateways_list") or [] if isinstance(g, dict))
         for index, name in enumerate(canary):
             if name not in known:
-                problems.add("gateways_canary", index, "%s is not a gateway of gateways_list" % show(name))
+                problems.add("gateways_canary[%d]" % index, None, "%s is not a gateway of gateways_list" % show(name))
         if not get("gateways_canary_revision"):
             problems.add("gateways_canary_revision", None, "is required when gateways_canary names gateways")
     _positive(problems, inputs, "gateways_wait_timeout")
@@ -269,6 +270,7 @@ def _httpbin(problems, inputs, context):
         if common.is_int(get(name)):
             common.check_port(problems, name, None, get(name))
     _positive(problems, inputs, "httpbin_replicas", allow_zero=True)
+    _positive(problems, inputs, "httpbin_shutdown_delay", allow_zero=True)
     image = get("httpbin_image")
     if isinstance(image, str) and (not image or any(c.isspace() for c in image) or "://" in image):
         problems.add("httpbin_image", None, "%s is not an image reference such as docker.io/mccutchen/go-httpbin:v2.15.0" % show(image))
