@@ -34,6 +34,7 @@ _VOCAB = {
     "label_injection": vocab.LABEL_INJECTION,
     "label_tag": vocab.LABEL_TAG,
     "default_revision": vocab.DEFAULT_REVISION,
+    "default_revision_tags": dict(vocab.DEFAULT_REVISION_TAGS),
     "cluster_domain": vocab.CLUSTER_DOMAIN,
 }
 

@@ -103,6 +103,12 @@ tags:
   returned: always
   type: dict
   sample: {"prod-stable": "1-30-4", "prod-canary": "1-31-0"}
+tag_objects:
+  description: The objects of the revision tags (their webhooks, and their Services in O(namespace)), as references.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": "istio-revision-tag-prod-stable"}}]
 default_revision:
   description: The revision serving default validation (null when there is none).
   returned: always

@@ -34,3 +34,10 @@ def test_spec_default_is_a_role_default(role, name, default):
     if "{{" in json.dumps(value):
         return  # computed from other variables; the spec documents the resulting default
     assert value == default, f"roles/{role}: {name} defaults to {value!r} in defaults/main.yml but {default!r} in the argument spec"
+
+
+def test_the_revision_tags_the_other_roles_fall_back_to_are_the_control_plane_defaults():
+    from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab  # noqa: PLC0415
+
+    defaults = yaml.safe_load((REPO / "roles" / "control_plane" / "defaults" / "main.yml").read_text())
+    assert defaults["control_plane_revision_tags"] == vocab.DEFAULT_REVISION_TAGS

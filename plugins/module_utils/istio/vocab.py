@@ -65,6 +65,8 @@ LABEL_REV = "istio.io/rev"
 LABEL_INJECTION = "istio-injection"
 LABEL_TAG = "istio.io/tag"
 DEFAULT_REVISION = "default"
+# The revision tags the control_plane role owns unless control_plane_revision_tags names others.
+DEFAULT_REVISION_TAGS = {"stable": "prod-stable", "canary": "prod-canary"}
 CLUSTER_DOMAIN = "cluster.local"
 
 # -- Kubernetes name rules --------------------------------------------------------------------

@@ -52,10 +52,14 @@ def read(objects, namespace):
     mutating = objects.list(ADMISSION, "MutatingWebhookConfiguration", None)
     validating = objects.list(ADMISSION, "ValidatingWebhookConfiguration", None)
     tags = {}
+    tag_objects = []
     for config in mutating:
         tag = _labels(config).get(vocab.LABEL_TAG)
         if tag:
             tags[tag] = _labels(config).get(vocab.LABEL_REV) or vocab.DEFAULT_REVISION
+            tag_objects.append({"apiVersion": ADMISSION, "kind": "MutatingWebhookConfiguration", "metadata": {"name": vocab.name_of(config)}})
+    for service in objects.list("v1", "Service", vocab.LABEL_TAG, namespace=namespace):
+        tag_objects.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": vocab.name_of(service), "namespace": namespace}})
     default_validator = next((c for c in validating if vocab.name_of(c) == DEFAULT_VALIDATOR), None)
     namespaces = []
     all_namespaces = objects.list("v1", "Namespace", None)
@@ -85,6 +89,7 @@ def read(objects, namespace):
         "namespace": namespace,
         "revisions": revisions,
         "tags": tags,
+        "tag_objects": tag_objects,
         "default_revision": _labels(default_validator).get(vocab.LABEL_REV) if default_validator else None,
         "namespaces": namespaces,
         "namespace_names": sorted(vocab.name_of(item) for item in all_namespaces),
@@ -174,6 +179,7 @@ def summary(objects, namespace, target=None, gateway_releases=()):
     result = {
         "revisions": revisions,
         "tags": state["tags"],
+        "tag_objects": state["tag_objects"],
         "default_revision": state["default_revision"],
         "namespaces": state["namespaces"],
         "namespace_names": state["namespace_names"],
