@@ -183,11 +183,28 @@ objects:
       type: str
       sample: unchanged
     rollout:
-      description: Rollout state of a workload, with O(wait).
+      description: Rollout state of a workload that exists (after the wait, with O(wait)).
       type: str
-      returned: for workloads when O(wait) is set
+      returned: for Deployments, StatefulSets and DaemonSets
       sample: 2 of 2 replicas available
+    replica_failure:
+      description:
+        - Why the cluster refuses to create the pods of a workload (its C(ReplicaFailure)
+          condition), for example a webhook that failed; the controller retries with a growing
+          back-off, so a role restarts such a workload once the cause is gone.
+      type: str
+      returned: for workloads whose pods could not be created
+      sample: 'Internal error occurred: failed calling webhook "rev.namespace.sidecar-injector.istio.io": ...'
   sample: [{"id": "VirtualService httpbin/httpbin", "action": "unchanged"}]
+not_ready:
+  description:
+    - The workloads of the set (Deployments, StatefulSets, DaemonSets) that exist and are not
+      rolled out, as read before anything was applied - with O(apply=false), what a role waits
+      for even when nothing differs (pods that could not be created, a rollout in progress).
+  returned: always
+  type: list
+  elements: str
+  sample: ["Deployment httpbin/httpbin: 0 of 2 replicas available"]
 pruned:
   description: Objects deleted (or, in check mode, to delete) because the set no longer contains them.
   returned: always
@@ -211,7 +228,7 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
-from ansible_collections.meshops.istio.plugins.module_utils.k8s.objects import ObjectSet, ObjectSetError, sanitize
+from ansible_collections.meshops.istio.plugins.module_utils.k8s.objects import WORKLOAD_KINDS, ObjectSet, ObjectSetError, rollout_state, sanitize
 
 
 def argument_spec():
@@ -239,13 +256,21 @@ def argument_spec():
     return spec
 
 
+def replica_failure(live):
+    """The message of a workload's ReplicaFailure condition, or None."""
+    for condition in (live.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return condition.get("message") or condition.get("reason") or "pods cannot be created"
+    return None
+
+
 class ObjectSetModule(object):
     """Read, dry-run, apply (or delete), prune, wait: in that order."""
 
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.result = {"changed": False, "pending": False, "objects": [], "pruned": []}
+        self.result = {"changed": False, "pending": False, "objects": [], "pruned": [], "not_ready": []}
 
     def fail(self, msg, **extra):
         self.result.update(extra)
@@ -272,6 +297,14 @@ class ObjectSetModule(object):
         diffs = []
         for entry in entries:
             item = {"id": entry["id"], "action": entry["action"]}
+            if entry["definition"].get("kind") in WORKLOAD_KINDS and entry.get("live"):
+                done, why = rollout_state(entry["live"])
+                item["rollout"] = why
+                if not done:
+                    self.result["not_ready"].append("%s: %s" % (entry["id"], why))
+                failure = replica_failure(entry["live"])
+                if failure:
+                    item["replica_failure"] = failure
             self.result["objects"].append(item)
             if entry["action"] != "unchanged":
                 self.result["changed"] = True

@@ -19,7 +19,7 @@ class Load:
 
     def __init__(self, port, host, path="/status/200", address="127.0.0.1", rate=20.0, max_seconds=1800, timeout=5.0, expect=200):
         if address not in LOOPBACK:
-            raise ValueError("load is only sent to a loopback address, not %r" % (address,))
+            raise ValueError(f"load is only sent to a loopback address, not {address!r}")
         self.port, self.host, self.path, self.address = int(port), host, path, address
         self.interval = 1.0 / float(rate)
         self.max_seconds, self.timeout, self.expect = float(max_seconds), float(timeout), expect
@@ -54,7 +54,7 @@ class Load:
             conn.request("GET", self.path, headers={"Host": self.host, "Connection": "close"})
             response = conn.getresponse()
             response.read()
-            return None if response.status == self.expect else "HTTP %d" % response.status
+            return None if response.status == self.expect else f"HTTP {response.status}"
         except (OSError, http.client.HTTPException) as exc:
             return type(exc).__name__
         finally:

@@ -25,7 +25,7 @@ def state(**overrides):
 
 
 def names(found):
-    return sorted("%s/%s" % (p["namespace"], p["name"]) for p in found)
+    return sorted(f"{p['namespace']}/{p['name']}" for p in found)
 
 
 def test_a_proxy_on_the_revision_its_tag_points_at_is_not_stale():
