@@ -202,6 +202,14 @@ releases:
       description: Whether the release needs nothing.
       type: bool
       sample: true
+    record_up_to_date:
+      description:
+        - Whether the release record (status, chart version, values) is as wanted, whatever its
+          objects. When it is not, C(helm upgrade) must run even if the live objects already
+          match the new chart (an interrupted upgrade applied them), so helm-diff's three-way
+          merge, which compares with the live objects, must not decide.
+      type: bool
+      sample: true
     reasons:
       description: Why it is not up to date.
       type: list

@@ -159,6 +159,7 @@ def state(objects_api, name, namespace, chart_version=None, values=None, check_o
     if release is None:
         result["reasons"].append("release %s/%s is not installed" % (namespace, name))
         result["up_to_date"] = False
+        result["record_up_to_date"] = False
         return result
     info = release.get("info") or {}
     metadata = (release.get("chart") or {}).get("metadata") or {}
@@ -180,6 +181,7 @@ def state(objects_api, name, namespace, chart_version=None, values=None, check_o
     if values is not None and config != _normalize(values):
         changed = sorted(set(_diff_keys(config, _normalize(values))))
         result["reasons"].append("values differ (%s)" % ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""))
+    result["record_up_to_date"] = not result["reasons"]
     if check_objects:
         for obj in manifest_objects(release.get("manifest"), namespace):
             problem, live = object_drift(objects_api, obj)
