@@ -16,11 +16,13 @@ def istio_module_dir():
     return istio.module_dir()
 
 
-def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, inventory="localhost,", tags=()):
+def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, inventory="localhost,", tags=(), limit=None):
     """Run ansible-playbook with the JSON callback; return (returncode, parsed output, raw stderr)."""
     cmd = ["ansible-playbook", "-i", inventory, str(playbook)]
     if tags:
         cmd += ["--tags", ",".join(tags)]
+    if limit:
+        cmd += ["--limit", limit]
     if extra_vars is not None:
         cmd += ["--extra-vars", json.dumps(extra_vars)]
     if check:
