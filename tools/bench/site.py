@@ -106,7 +106,7 @@ def site(extra: dict | None = None) -> float:
 def fresh_cluster() -> None:
     cluster.down()
     cluster.up()
-    stack.prepare_cluster()
+    stack.prepare_clusters()
 
 
 def rendered_values() -> dict:
