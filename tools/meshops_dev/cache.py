@@ -47,6 +47,11 @@ def kind_inventory() -> Path:
     return REPO_ROOT / "inventories" / "kind" / name
 
 
+def fleet_inventory() -> Path:
+    """The inventory of the kind fleet (``tools/dev fleet up``) for the image source in use."""
+    return REPO_ROOT / "inventories" / "kind-fleet" / kind_inventory().name
+
+
 def state_dir() -> Path:
     value = os.environ.get("MESHOPS_STATE")
     return Path(value).expanduser() if value else cache_dir() / "state"

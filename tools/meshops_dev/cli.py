@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apps, cache, cluster, engine, errors, hosttools, istio, jobs, nodeimage, stack
+from . import apps, cache, cluster, engine, errors, fleet, gobuild, hosttools, istio, jobs, nodeimage, stack
 
 # (flags, argparse keyword arguments) of one argument
 Arg = tuple[tuple[str, ...], dict]
@@ -37,6 +37,7 @@ GROUPS = {
     "engine": "container engine: use a running Docker engine or the project's own dockerd",
     "build": "build host tools and images from source (cached by version)",
     "cluster": "the kind cluster 'meshops'",
+    "fleet": "kind clusters side by side: meshops, meshops-2, ... (inventories/kind-fleet)",
     "istio": "the collection's roles on the kind cluster: install, smoke, uninstall",
     "apps": "app helpers: the external host of the egress scenario",
 }
@@ -49,11 +50,27 @@ def _rest(args: list[str]) -> list[str]:
 
 
 def _build_istio(args: argparse.Namespace) -> None:
-    for tarball in istio.build_images():
+    for tarball in istio.build_images(args.minor):
         print(tarball)
-    print(istio.charts_dir())
+    for v in istio.selected(args.minor):
+        print(v.charts_dir())
     if args.load:
-        cluster.load(istio.image_refs())
+        cluster.load(istio.image_refs(args.minor))
+
+
+def _go_align(args: argparse.Namespace) -> int:
+    rc = 0
+    unknown = sorted(set(args.wrapper) - set(gobuild.ALIGNED))
+    if unknown:
+        raise errors.DevError(f"not an aligned wrapper module: {', '.join(unknown)} (aligned: {', '.join(sorted(gobuild.ALIGNED))})")
+    for wrapper in args.wrapper or sorted(gobuild.ALIGNED):
+        reference = gobuild.ALIGNED[wrapper][0]
+        diff = gobuild.align(wrapper, check=args.check)
+        for module, (mine, ref) in diff.items():
+            print(f"tools/go/{wrapper}: {module} {mine} -> {ref} (tools/go/{reference})")
+        if args.check and diff:
+            rc = 1
+    return rc
 
 
 def _build_apps(args: argparse.Namespace) -> None:
@@ -95,9 +112,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("build node-binaries", "build only the binaries of the node image", lambda a: nodeimage.build_binaries()),
     Command(
         "build istio",
-        f"images {istio.PILOT_IMAGE}, {istio.PROXY_IMAGE} and the Helm charts (cached)",
+        f"pilot and proxyv2 images and the Helm charts of Istio {', '.join(v.tag for v in istio.VERSIONS.values())} (cached)",
         _build_istio,
-        (arg("--load", action="store_true", help="also load the images into the kind cluster"),),
+        (
+            arg("--minor", action="append", choices=tuple(istio.VERSIONS), help="only this Istio version (repeatable; default: every one)"),
+            arg("--load", action="store_true", help="also load the images into the kind cluster"),
+        ),
+    ),
+    Command(
+        "build go-align",
+        "make wrapper modules select their reference's versions of the modules they share (one compile in the Go build cache)",
+        _go_align,
+        (
+            arg("wrapper", nargs="*", help=f"wrapper modules under tools/go: {', '.join(sorted(gobuild.ALIGNED))} (default: all)"),
+            arg("--check", action="store_true", help="only list the differences; exit 1 when there are some"),
+        ),
     ),
     Command(
         "build apps",
@@ -115,7 +144,22 @@ COMMANDS: tuple[Command, ...] = (
         (arg("images", nargs="+", metavar="IMAGE"),),
     ),
     Command("cluster config", "print the kind config used to create the cluster", lambda a: print(cluster.kind_config(), end="")),
-    Command("up", "engine up + build host-tools + node-image + cluster up + Istio/app images + external host", lambda a: stack.up()),
+    Command(
+        "fleet up",
+        "tools/dev up with COUNT clusters side by side (meshops, meshops-2, ...; ingress ports in 'fleet status')",
+        lambda a: stack.up(fleet.count_from_env(fleet.INVENTORY_SIZE) if a.count is None else a.count),
+        (
+            arg(
+                "--count",
+                type=int,
+                default=None,
+                help=f"how many clusters (default: $MESHOPS_FLEET, else {fleet.INVENTORY_SIZE}, the size of inventories/kind-fleet)",
+            ),
+        ),
+    ),
+    Command("fleet down", "delete the fleet's clusters after meshops (tools/dev down deletes every one)", lambda a: stack.fleet_down()),
+    Command("fleet status", "each fleet cluster: context, kubeconfig, ingress ports, health", lambda a: stack.fleet_status()),
+    Command("up", "engine up + build host-tools + node-image + cluster up ($MESHOPS_FLEET clusters) + Istio/app images + external host", lambda a: stack.up()),
     Command(
         "down",
         "cluster down (+ engine down when this project started it)",

@@ -3,7 +3,10 @@
 ``build()`` compiles main packages of a wrapper module (``tools/go/<name>``) into a versioned
 output directory under ``$MESHOPS_CACHE/bin/`` and skips the build when every binary is there
 and the build parameters are unchanged. The Go build cache (``go env GOCACHE``) is shared, so a
-second build of another package with the same flags reuses compiled dependencies.
+second build of another package with the same flags reuses compiled dependencies, but only
+those whose module versions (and their dependencies' versions) are the same in both modules:
+``ALIGNED`` names the wrapper modules that select their reference's version of every module
+they share with it (``align()``, ``tools/dev build go-align``; docs/development.md, "Go build cache").
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ from pathlib import Path
 from . import cache, errors, progress
 
 _MAJOR_SUFFIX = re.compile(r"^v[0-9]+$")
+_SEMVER = re.compile(r"^v([0-9]+)\.([0-9]+)\.([0-9]+)(-[^+]*)?")
+
+# wrapper -> (reference wrapper, module path prefixes that keep the wrapper's own version).
+# istio-1.30: Istio's own modules, the agentgateway API it is built against (a replace of its
+# own) and the Kubernetes libraries stay (release-1.30 does not compile against client-go
+# 0.36: cache.ResourceEventHandlerRegistration gained a method); everything else (gRPC,
+# protobuf, go-control-plane, OpenTelemetry, Prometheus, CEL, x/...) is the 1.31 build's, so
+# the second Istio build compiles only what differs.
+ALIGNED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "istio-1.30": ("istio", ("istio.io/", "github.com/agentgateway/", "k8s.io/", "sigs.k8s.io/")),
+}
 
 
 def go_env(cgo: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -174,6 +188,75 @@ def download(module_dir: str | os.PathLike, *, desc: str) -> None:
     if not module.is_absolute():
         module = cache.GO_DIR / module
     progress.run(["go", "mod", "download"], desc=desc, env=go_env(), cwd=module)
+
+
+def _module_path(module_dir: str | os.PathLike) -> Path:
+    module = Path(module_dir)
+    return module if module.is_absolute() else cache.GO_DIR / module
+
+
+def selected(module_dir: str | os.PathLike) -> dict[str, str]:
+    """``{module path: version}`` of every module in the build list (a replacement's version
+    where one applies), as ``go list -m all`` selects them."""
+    out = progress.output(
+        ["go", "list", "-m", "-f", "{{.Path}} {{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}", "all"],
+        desc=f"listing the modules of {module_dir}",
+        env=go_env(),
+        cwd=_module_path(module_dir),
+    )
+    pairs = (line.split() for line in out.splitlines()[1:])  # the first line is the main module
+    return {p[0]: p[1] for p in pairs if len(p) == 2 and p[1].startswith("v")}
+
+
+def version_key(version: str) -> tuple:
+    """Semantic-version order of a module version (a pre-release or pseudo-version sorts before
+    its release)."""
+    m = _SEMVER.match(version)
+    if not m:
+        raise errors.DevError(f"not a module version: {version}")
+    pre = m.group(4) or ""
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if pre else 1, pre)
+
+
+def differences(mine: Mapping[str, str], reference: Mapping[str, str], keep: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
+    """``{module: (my version, the reference's)}`` for the modules both select at different
+    versions, except those under a ``keep`` prefix."""
+    return {p: (v, reference[p]) for p, v in sorted(mine.items()) if p in reference and v != reference[p] and not p.startswith(tuple(keep))}
+
+
+def edits(diff: Mapping[str, tuple[str, str]], replace_all: bool = False) -> list[str]:
+    """``go mod edit`` flags that move each module to the reference's version: a higher one is
+    a ``require`` (minimal version selection keeps it), a lower one needs a ``replace`` (so does
+    a higher one that ``go mod tidy`` dropped again: ``replace_all``)."""
+    out = []
+    for path, (mine, ref) in diff.items():
+        raise_it = version_key(ref) > version_key(mine) and not replace_all
+        out.append(f"-require={path}@{ref}" if raise_it else f"-replace={path}={path}@{ref}")
+    return out
+
+
+def align(wrapper: str, *, check: bool = False, passes: int = 6) -> dict[str, tuple[str, str]]:
+    """Make ``wrapper`` select its reference's version (``ALIGNED``) of every module both select.
+
+    Each pass edits go.mod and runs ``go mod tidy`` (a moved module can move others); returns
+    what differed at first. With ``check`` nothing is edited and the differences are returned.
+    """
+    reference, keep = ALIGNED[wrapper]
+    with progress.step(f"align tools/go/{wrapper} with tools/go/{reference}"):
+        ref = selected(reference)
+        first = differences(selected(wrapper), ref, keep)
+        diff = first
+        for n in range(passes):
+            if check or not diff:
+                break
+            progress.note(f"{len(diff)} module(s) differ: {', '.join(diff)}")
+            module = _module_path(wrapper)
+            progress.run(["go", "mod", "edit", *edits(diff, replace_all=n > 0)], desc="go mod edit", env=go_env(), cwd=module)
+            progress.run(["go", "mod", "tidy"], desc="go mod tidy", env=go_env(), cwd=module)
+            diff = differences(selected(wrapper), ref, keep)
+        if diff and not check:
+            raise errors.DevError(f"tools/go/{wrapper} still differs from tools/go/{reference} after {passes} passes: {diff}")
+        return first
 
 
 def mod_dir(module_dir: str | os.PathLike, module_path: str) -> Path:

@@ -1,8 +1,11 @@
 """``tools/dev up`` and ``down``: the whole air-gapped stack, in order, each step cached by version.
 
 up: engine -> host tools (kind, helm, every Kubernetes binary in one go build) -> node image ->
-kind cluster -> Istio and app images loaded into the node (one ``kind load``) -> the external
-host of the egress scenario. While the host tools compile, the work that waits on the network
+kind cluster(s) -> the Istio images of every version in ``istio.VERSIONS`` and the app images
+loaded into each node (one ``kind load`` per cluster) -> the external host of the egress
+scenario (one for all clusters: they share the docker network ``kind``). ``MESHOPS_FLEET=N`` or
+``tools/dev fleet up --count N`` brings up N clusters side by side (fleet.py); ``down`` removes
+every one of them, ``fleet down`` only the clusters after ``meshops``. While the host tools compile, the work that waits on the network
 or the disk runs beside them (``prefetch``): the two Debian root file systems and the Go modules
 of the later builds. With ``MESHOPS_IMAGES=official`` only kind, helm and kubectl are built; the
 node pulls kind's image and the official ones.
@@ -10,10 +13,10 @@ node pulls kind's image and the official ones.
 
 from __future__ import annotations
 
-from . import apps, cache, cluster, engine, errors, gobuild, hosttools, images, istio, nodeimage, progress
+from . import apps, cache, cluster, engine, errors, fleet, gobuild, hosttools, images, istio, nodeimage, progress
 
 # Wrapper modules built after the host tools, whose modules ``prefetch`` downloads meanwhile.
-LATER_MODULES = ("node/runtime", "etcd", "node/coredns", "istio", "apps")
+LATER_MODULES = ("node/runtime", "etcd", "node/coredns", *(v.wrapper for v in istio.VERSIONS.values()), "apps")
 
 
 def prefetch() -> list[progress.Background]:
@@ -28,9 +31,11 @@ def prefetch() -> list[progress.Background]:
     ]
 
 
-def up() -> None:
+def up(count: int | None = None) -> None:
+    """Everything built and ``count`` clusters up (default ``MESHOPS_FLEET``, else one)."""
     cache.image_source()  # refuse an unknown MESHOPS_IMAGES before anything starts
-    with progress.step("up"):
+    members = fleet.plan(fleet.count_from_env() if count is None else count)
+    with progress.step("up" if len(members) == 1 else f"up ({len(members)} clusters)"):
         engine.up()
         official = cache.official_images()
         waiting = [] if official else prefetch()
@@ -41,24 +46,57 @@ def up() -> None:
             nodeimage.build()
         for work in waiting:
             work.settle()
-        cluster.up()
-        prepare_cluster()
+        for m in members:
+            cluster.up(m)
+        prepare_clusters(members)
 
 
-def prepare_cluster() -> None:
-    """What the scenario needs on a (new) cluster: the Istio and app images loaded into the node
-    (one ``kind load``; air-gapped mode only) and the external host of the egress scenario."""
+def prepare_clusters(members: list[fleet.Member] | None = None) -> None:
+    """What the scenario needs on (new) clusters: the Istio images of every version and the app
+    images loaded into each node (one ``kind load`` per cluster; air-gapped mode only) and the
+    external host of the egress scenario, which every cluster reaches on the kind network."""
     if not cache.official_images():
         istio.build_images()
         apps.build_images()
-        cluster.load(istio.image_refs() + apps.image_refs())
+        for m in members or [fleet.FIRST]:
+            cluster.load(istio.image_refs() + apps.image_refs(), m)
     apps.external_host_up()
+
+
+def fleet_down() -> None:
+    """Delete the fleet's clusters after ``meshops`` (``meshops-2``, ...); ``meshops`` stays."""
+    with progress.step("fleet down") as st:
+        extra = [m for m in fleet.members_among(cluster.kind_clusters()) if m != fleet.FIRST]
+        if not extra:
+            progress.note("no fleet cluster besides meshops")
+            st.cached = True
+        for m in extra:
+            cluster.down(m)
+
+
+def fleet_status() -> int:
+    """Each fleet cluster: name, context, kubeconfig, ingress ports and health."""
+    members = fleet.members_among(cluster.kind_clusters())
+    if not members:
+        print("no fleet cluster (tools/dev fleet up --count N)")
+        return 1
+    rc = 0
+    for m in members:
+        ok, pending = cluster.health(m)
+        ports = cluster.published_ports(m)
+        http = ",".join(ports.get("30080/tcp", [])) or "-"
+        https = ",".join(ports.get("30443/tcp", [])) or "-"
+        print(f"{m.name}: context {m.context}, kubeconfig {m.kubeconfig()}, ingress http 127.0.0.1:{http} https 127.0.0.1:{https}, ", end="")
+        print("ready" if ok else "not ready: " + ", ".join(pending))
+        rc = rc or (0 if ok else 1)
+    return rc
 
 
 def down(keep_engine: bool = False) -> None:
     with progress.step("down"):
         if engine.server_version(engine.docker_env()["DOCKER_HOST"]):
             try:
+                fleet_down()
                 cluster.down()
             except errors.DevError as exc:  # e.g. kind was never built: nothing to delete
                 progress.warn(f"cluster down skipped: {exc}")
