@@ -12,10 +12,10 @@ import time
 import yaml
 
 from meshops_dev import cache, fleet
-from tests.helpers import REPO, failed_task, run_playbook
+from tests.helpers import REPO, run_playbook, task_results
 
-OFFICIAL = os.environ.get("MESHOPS_IMAGES", "") == "official"
-INVENTORY = str(REPO / "inventories" / "kind-fleet" / ("official.yml" if OFFICIAL else "hosts.yml"))
+# inventories/kind-fleet/hosts.yml, or official.yml with MESHOPS_IMAGES=official
+INVENTORY = str(cache.fleet_inventory())
 MEMBERS = [fleet.Member(index) for index in range(1, fleet.INVENTORY_SIZE + 1)]
 HOSTS = [member.context for member in MEMBERS]
 
@@ -75,7 +75,7 @@ class Fleet:
         return subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def kubectl(self, member, *args, check=True, timeout=300):
-        cmd = [str(cache.bin_dir() / "kubectl"), "--kubeconfig", str(cache.kubeconfig(member.name)), "--context", member.context, *args]
+        cmd = [str(cache.bin_dir() / "kubectl"), "--kubeconfig", str(member.kubeconfig()), "--context", member.context, *args]
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} on {member.name} failed: {proc.stderr}")
@@ -153,5 +153,7 @@ def recap(output):
 
 
 def failure(output, host):
-    found = failed_task(output, host)
-    return found if found else (None, {})
+    """(task name, result) of the host's last failed task (after a rescue: the one that ended the
+    play), or (None, {})."""
+    failed = [(name, result) for name, result in task_results(output, host) if result.get("failed") and result.get("failed_when_result") is not False]
+    return failed[-1] if failed else (None, {})

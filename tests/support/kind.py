@@ -1,11 +1,10 @@
 """The kind cluster built by tools/dev, as the kind tests drive it: site.yml, route_verify probes,
 kubectl, with the environment of the tools' jobs."""
 
-import dataclasses
 import os
 import subprocess
 
-from meshops_dev import cache, fleet, jobs
+from meshops_dev import cache, jobs
 from tests.helpers import REPO, run_playbook, task_results
 
 # inventories/kind/hosts.yml (images built here) or official.yml (MESHOPS_IMAGES=official)
@@ -58,38 +57,3 @@ class Cluster:
 def recap(output, host="kind-meshops"):
     """The PLAY RECAP counters of one host."""
     return output["stats"][host]
-
-
-# The fleet of kind clusters side by side (tools/dev fleet up --count 3): inventories/kind-fleet
-# (hosts.yml, or official.yml with MESHOPS_IMAGES=official); each host is one cluster.
-FLEET_INVENTORY = str(cache.fleet_inventory())
-
-
-@dataclasses.dataclass(frozen=True)
-class FleetCluster:
-    """One cluster of the fleet as tests address it: its inventory host (also its kubeconfig
-    context), kind cluster name, kubeconfig, and ingress on 127.0.0.1."""
-
-    name: str
-    host: str
-    context: str
-    kubeconfig: str
-    http_port: int
-    https_port: int
-
-    @property
-    def ingress(self):
-        """``127.0.0.1:<http port>``, the host's ``verify_ingress_address``."""
-        return f"127.0.0.1:{self.http_port}"
-
-    def kubectl(self, env, *args, check=True, timeout=300, input_text=None):
-        cmd = [str(cache.bin_dir() / "kubectl"), "--kubeconfig", self.kubeconfig, "--context", self.context, *args]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False, input=input_text)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl --context {self.context} {' '.join(args)} failed: {proc.stderr}")
-        return proc.stdout
-
-
-def fleet_clusters(count=fleet.INVENTORY_SIZE):
-    """The first ``count`` clusters of the fleet (the three of FLEET_INVENTORY by default), in order."""
-    return [FleetCluster(m.name, m.context, m.context, str(m.kubeconfig()), m.http_port, m.https_port) for m in fleet.plan(count)]

@@ -94,6 +94,13 @@ def _istio_smoke(args: argparse.Namespace) -> int:
     return jobs.run_roles(roles, *_rest(args.ansible_args), desc=f"roles {', '.join(roles)} on the kind cluster")
 
 
+def _repo_playbook(name: str) -> Path:
+    path = (cache.REPO_ROOT / name).resolve()
+    if not path.is_file() or cache.REPO_ROOT.resolve() not in path.parents:
+        raise errors.DevError(f"{name}: not a playbook of the repository (for example site.yml or playbooks/upgrade.yml)")
+    return path
+
+
 def _istio_uninstall(args: argparse.Namespace) -> int:
     extra = ["--extra-vars", '{"control_plane_uninstall_crds": true}'] if args.crds else []
     playbook = cache.REPO_ROOT / "playbooks" / "uninstall.yml"
@@ -156,6 +163,14 @@ COMMANDS: tuple[Command, ...] = (
                 help=f"how many clusters (default: $MESHOPS_FLEET, else {fleet.INVENTORY_SIZE}, the size of inventories/kind-fleet)",
             ),
         ),
+    ),
+    Command(
+        "fleet playbook",
+        "a playbook of the repository (site.yml, playbooks/upgrade.yml, ...) against the fleet's clusters (inventories/kind-fleet)",
+        lambda a: jobs.playbook(
+            _repo_playbook(a.playbook), *_rest(a.ansible_args), inventory=cache.fleet_inventory(), desc=f"{a.playbook} against the kind fleet"
+        ),
+        (arg("playbook", help="path relative to the repository, e.g. playbooks/upgrade.yml"), ANSIBLE_ARGS),
     ),
     Command("fleet down", "delete the fleet's clusters after meshops (tools/dev down deletes every one)", lambda a: stack.fleet_down()),
     Command("fleet status", "each fleet cluster: context, kubeconfig, ingress ports, health", lambda a: stack.fleet_status()),

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from meshops_dev import fleet
 from tests.helpers import REPO
 from tests.support.kind import INGRESS, INVENTORY, Cluster, kind_env, recap
 
@@ -40,6 +41,27 @@ def fixture_molecule(kind_env, pytestconfig):
     yield run
     if os.environ.get("MESHOPS_KEEP_CLUSTER", "") in ("", "0", "false"):
         run("destroy")
+
+
+@pytest.fixture(name="fleet_up", scope="session")
+def fixture_fleet_up(kind_env, pytestconfig):
+    """The three clusters of inventories/kind-fleet (`tools/dev fleet up --count 3`: the first is
+    the scenario's cluster, the others are created here with the images of both Istio builds);
+    the clusters after the first are deleted after the session."""
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def dev(*args, timeout=3600):
+        cmd = [sys.executable, str(REPO / "tools" / "dev"), *args]
+        with capman.global_and_fixture_disabled():
+            print(f"\n==> tools/dev {' '.join(args)}", flush=True)
+            proc = subprocess.run(cmd, cwd=str(REPO), env=kind_env, timeout=timeout, check=False)
+            print(f"<== tools/dev {' '.join(args)}: exit {proc.returncode}", flush=True)
+        return proc.returncode
+
+    assert dev("fleet", "up", "--count", str(fleet.INVENTORY_SIZE)) == 0, "tools/dev fleet up failed (its output is above)"
+    yield fleet.INVENTORY_SIZE
+    if os.environ.get("MESHOPS_KEEP_CLUSTER", "") in ("", "0", "false"):
+        dev("fleet", "down")
 
 
 @pytest.fixture(name="cluster", scope="session")

@@ -27,7 +27,7 @@ def proxy_versions(fleet):
 
 
 @pytest.fixture(name="in_place", scope="module")
-def fixture_in_place(kind_env):
+def fixture_in_place(kind_env, fleet_up):
     fleet = Fleet(kind_env)
     rc, output, _stderr = fleet.run("playbooks/uninstall.yml", limit=MEMBER.context)
     assert rc == 0, failure(output, MEMBER.context)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from meshops_dev import cli, errors
+from meshops_dev import cache, cli, errors, jobs
 
 WORDS = [c.words for c in cli.COMMANDS]
 
@@ -22,6 +22,8 @@ def test_each_row_parses_to_its_function(command):
     argv = command.words.split()
     if command.words == "cluster load":
         argv.append("some/image:tag")
+    if command.words == "fleet playbook":
+        argv.append("site.yml")
     args = cli.build_parser().parse_args(argv)
     assert args.func is command.run
 
@@ -64,3 +66,21 @@ def test_an_unknown_command_is_refused():
     with pytest.raises(SystemExit) as exc:
         cli.build_parser().parse_args(["build", "everything"])
     assert exc.value.code == 2
+
+
+def test_fleet_playbook_runs_a_playbook_of_the_repository_against_the_fleet(monkeypatch):
+    calls = []
+    monkeypatch.setattr(jobs, "playbook", lambda path, *args, **kwargs: calls.append((path, args, kwargs)) or 0)
+    args = cli.build_parser().parse_args(["fleet", "playbook", "playbooks/upgrade.yml", "--", "-e", "meshops_istio_minor=1.31"])
+    assert args.func(args) == 0
+    ((path, extra, kwargs),) = calls
+    assert path == cache.REPO_ROOT / "playbooks" / "upgrade.yml"
+    assert extra == ("-e", "meshops_istio_minor=1.31")
+    assert kwargs["inventory"] == cache.fleet_inventory()
+
+
+@pytest.mark.parametrize("name", ["nothere.yml", "../etc/passwd", "/etc/hostname"])
+def test_fleet_playbook_refuses_what_is_not_a_playbook_of_the_repository(name):
+    args = cli.build_parser().parse_args(["fleet", "playbook", name])
+    with pytest.raises(errors.DevError, match="not a playbook of the repository"):
+        args.func(args)

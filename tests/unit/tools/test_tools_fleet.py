@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from meshops_dev import cache, cli, cluster, errors, fleet
-from tests.support import kind
+from tests.support import fleet as support
 
 PORT_VARIABLES = ("MESHOPS_INGRESS_HTTP_PORT", "MESHOPS_INGRESS_HTTPS_PORT", "MESHOPS_FLEET_HTTP_PORT", "MESHOPS_FLEET_HTTPS_PORT", "MESHOPS_FLEET")
 
@@ -61,7 +61,7 @@ def test_two_clusters_on_one_port_are_refused(monkeypatch, var, value, port):
 def test_a_port_that_is_no_port_is_refused(monkeypatch, value):
     monkeypatch.setenv("MESHOPS_FLEET_HTTP_PORT", value)
     with pytest.raises(errors.DevError, match="MESHOPS_FLEET_HTTP_PORT"):
-        _ = fleet.Member(2).http_port
+        fleet.plan(2)
 
 
 @pytest.mark.parametrize("count", [0, fleet.MAX_MEMBERS + 1])
@@ -121,9 +121,8 @@ def test_fleet_up_defaults_to_the_fleet_inventorys_size(monkeypatch):
 
 
 def test_tests_address_the_fleet_through_the_support_module():
-    clusters = kind.fleet_clusters()
-    assert [(c.name, c.host, c.context, c.ingress) for c in clusters] == [(m.name, m.context, m.context, m.ingress) for m in fleet.plan(3)]
-    assert clusters[1].kubeconfig == str(cache.kubeconfig("meshops-2"))
-    assert kind.FLEET_INVENTORY.endswith(("inventories/kind-fleet/hosts.yml", "inventories/kind-fleet/official.yml"))
-    inventory = yaml.safe_load(pathlib.Path(kind.FLEET_INVENTORY).read_text(encoding="utf-8"))
-    assert inventory["all"]["children"]["clusters"]["hosts"].keys() == {c.host for c in clusters}
+    assert [(m.name, m.context, m.ingress) for m in support.MEMBERS] == [(m.name, m.context, m.ingress) for m in fleet.plan(fleet.INVENTORY_SIZE)]
+    assert support.MEMBERS[1].kubeconfig() == cache.kubeconfig("meshops-2")
+    assert support.INVENTORY.endswith(("inventories/kind-fleet/hosts.yml", "inventories/kind-fleet/official.yml"))
+    inventory = yaml.safe_load(pathlib.Path(support.INVENTORY).read_text(encoding="utf-8"))
+    assert list(inventory["all"]["children"]["clusters"]["hosts"]) == support.HOSTS
