@@ -152,8 +152,19 @@ def recap(output):
     return {host: output["stats"][host] for host in output["stats"]}
 
 
+def failures(output, host):
+    """[(task name, result)] of the host's failed tasks, in order (a rescued failure first, then
+    the task that ended the play)."""
+    return [(name, result) for name, result in task_results(output, host) if result.get("failed") and result.get("failed_when_result") is not False]
+
+
 def failure(output, host):
-    """(task name, result) of the host's last failed task (after a rescue: the one that ended the
-    play), or (None, {})."""
-    failed = [(name, result) for name, result in task_results(output, host) if result.get("failed") and result.get("failed_when_result") is not False]
-    return failed[-1] if failed else (None, {})
+    """(task name, result) of the host's first failed task (what went wrong), or (None, {})."""
+    found = failures(output, host)
+    return found[0] if found else (None, {})
+
+
+def stop(output, host):
+    """(task name, result) of the host's last failed task (what ended its play), or (None, {})."""
+    found = failures(output, host)
+    return found[-1] if found else (None, {})

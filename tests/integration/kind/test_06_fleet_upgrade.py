@@ -11,7 +11,7 @@ import pytest
 
 from meshops_dev.load import Load
 from tests.helpers import task_results
-from tests.support.fleet import HOSTS, MEMBERS, NEW_VARS, OLD_VARS, Fleet, failure, kill_when
+from tests.support.fleet import HOSTS, MEMBERS, NEW_VARS, OLD_VARS, Fleet, failure, failures, kill_when, stop
 
 pytestmark = pytest.mark.kind
 
@@ -55,7 +55,8 @@ def test_a_failing_gate_stops_the_rollout_and_rolls_that_cluster_back(fleet):
     stats = output["stats"]
     assert stats[C1.context]["failures"] == 0 and stats[C2.context]["failures"] == 1, stats
     assert stats[C3.context]["changed"] == 0, stats  # it ran the input checks only
-    name, result = failure(output, C2.context)
+    assert failure(output, C2.context)[0] == "meshops.istio.verify : Probe the ingress routes", failures(output, C2.context)
+    name, result = stop(output, C2.context)
     assert name == "Stop the rollout at this cluster", name
     assert "reference check" in result["msg"] and "It was rolled back to its previous revision" in result["msg"], result["msg"]
     # the first cluster is upgraded, the old revision removed; no request failed through it
