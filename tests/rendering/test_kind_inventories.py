@@ -88,11 +88,17 @@ def test_both_inventories_map_the_ingress_gateway_to_the_kind_port_mappings():
         assert hv["verify_ingress_address"] == "127.0.0.1:{{ meshops_ingress_http_port }}"
 
 
+def only_host(by_host):
+    """The rendering of the inventory's one host."""
+    assert len(by_host) == 1, by_host
+    return next(iter(by_host.values()))
+
+
 def test_the_default_selection_is_todays_build(tmp_path, cache_env):
     """Without a selector the air-gapped cluster gets today's 1.31 build: the image tag and the
     chart directory it always had; control_plane_version is that build's chart version. Each
     minor selects its build."""
-    (by_minor,) = rendered(tmp_path, KIND / "hosts.yml", SELECTION, (None, *istio.VERSIONS)).values()
+    by_minor = only_host(rendered(tmp_path, KIND / "hosts.yml", SELECTION, (None, *istio.VERSIONS)))
     assert by_minor[None] == {
         "control_plane_version": "1.31.0-eed52ebb66ad",
         "control_plane_image_tag": "1.31-eed52ebb66ad",
@@ -107,7 +113,7 @@ def test_the_default_selection_is_todays_build(tmp_path, cache_env):
 
 
 def test_meshops_istio_minor_selects_an_official_release(tmp_path, cache_env):
-    (by_minor,) = rendered(tmp_path, KIND / "official.yml", SELECTION, (None, *istio.VERSIONS)).values()
+    by_minor = only_host(rendered(tmp_path, KIND / "official.yml", SELECTION, (None, *istio.VERSIONS)))
     assert by_minor[None] == {"control_plane_version": "1.31.0"}  # the role's default
     for minor, v in istio.VERSIONS.items():
         assert by_minor[minor] == {"control_plane_version": v.official}

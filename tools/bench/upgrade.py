@@ -19,7 +19,7 @@ load of 20 requests/s to /status/200 through the ingress gateway of the cluster 
    then upgraded in place; failed/sent of the upgrade (the workloads restart onto the new proxy).
 
 Figures are printed with their ratios; nothing is asserted. Every loop is bounded. The fleet is
-left on the newer build.
+left on the newer build (the third cluster installed in place unless --skip-in-place).
 """
 
 from __future__ import annotations
@@ -144,8 +144,6 @@ def main() -> int:
         playbook("playbooks/uninstall.yml", limit=c3.context, desc="uninstall")
         playbook("site.yml", dict(OLD, **IN_PLACE), c3.context, "site.yml InPlace (older build)")
         in_place, _, in_place_load = under_load(c3, "playbooks/upgrade.yml", dict(NEW, **IN_PLACE), c3.context, "upgrade (InPlace)")
-        playbook("playbooks/uninstall.yml", limit=c3.context, desc="uninstall")
-        playbook("site.yml", NEW, c3.context, "site.yml (newer build)")
 
     print("\nfigures (2 ingress gateway and 2 httpbin replicas; load 20 requests/s through the ingress gateway)")
     print(f"  site.yml, older build, three clusters at once:      {setup:6.0f} s")

@@ -74,10 +74,9 @@ def test_bad_input_is_rejected_by_the_argument_spec(tmp_path, gateway):
 
 
 def test_route_explain_lint_in_a_playbook(tmp_path):
-    broken = [dict(o) for o in SEED_OBJECTS]
-    vs = yaml.safe_load(yaml.safe_dump(broken[1]))
+    broken = yaml.safe_load(yaml.safe_dump(SEED_OBJECTS))
+    vs = scenario.pick(broken, "VirtualService", "httpbin")
     vs["spec"]["http"][0]["route"][0]["destination"]["port"]["number"] = 8080
-    broken[1] = vs
     tasks = [
         {"name": "lint seed", "meshops.istio.route_explain": {"objects": SEED_OBJECTS, "lint": True}},
         {"name": "lint broken", "meshops.istio.route_explain": {"objects": broken, "lint": True}},
