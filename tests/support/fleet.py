@@ -2,47 +2,24 @@
 upgrade tests drive it: playbooks on all or some clusters, kubectl per cluster, and a snapshot
 of what an upgrade may change (releases, revisions, tags, namespace labels)."""
 
-import copy
 import json
 import os
 import signal
 import subprocess
 import time
 
-import yaml
-
-from meshops_dev import cache, fleet
+from meshops_dev import cache, fleet, upgrade_scenario
 from tests.helpers import REPO, run_playbook, task_results
 
 # inventories/kind-fleet/hosts.yml, or official.yml with MESHOPS_IMAGES=official
 INVENTORY = str(cache.fleet_inventory())
-MEMBERS = [fleet.Member(index) for index in range(1, fleet.INVENTORY_SIZE + 1)]
+MEMBERS = fleet.plan(fleet.INVENTORY_SIZE)
 HOSTS = [member.context for member in MEMBERS]
 
-# What every upgrade test installs: the reference scenario on the older Istio, revision-based,
-# httpbin a canary namespace (so the gate's route probes go through the canary revision), two
-# replicas of the ingress gateway and of httpbin (what zero downtime needs).
-OLD, NEW = "1.30", "1.31"
-SETTINGS = {
-    "control_plane_update_strategy": "RevisionBased",
-    "control_plane_canary_namespaces": ["httpbin"],
-    "control_plane_inactive_revision_grace_period": 2,
-    "control_plane_rollout_timeout": 240,
-    "httpbin_replicas": 2,
-    "verify_egress": False,
-}
-
-
-def gateways_list(replicas=2):
-    """The kind inventory's gateways with two ingress replicas (zero downtime needs two)."""
-    listed = yaml.safe_load((REPO / "inventories" / "kind" / "group_vars" / "clusters.yml").read_text())["gateways_list"]
-    listed = copy.deepcopy(listed)
-    listed[0]["replicas"] = replicas
-    return listed
-
-
-OLD_VARS = {"meshops_istio_minor": OLD, "gateways_list": gateways_list()}
-NEW_VARS = {"meshops_istio_minor": NEW, "gateways_list": gateways_list()}
+# What every upgrade test installs (tools/meshops_dev/upgrade_scenario.py, shared with the benchmark)
+SETTINGS = upgrade_scenario.SETTINGS
+OLD_VARS = upgrade_scenario.minor_vars(upgrade_scenario.OLD)
+NEW_VARS = upgrade_scenario.minor_vars(upgrade_scenario.NEW)
 
 
 def playbook_path(name):

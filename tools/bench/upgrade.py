@@ -32,36 +32,16 @@ import sys
 import time
 from datetime import datetime
 
-import yaml
-
-from meshops_dev import cache, fleet, jobs
+from meshops_dev import cache, fleet, jobs, upgrade_scenario
 from meshops_dev.load import Load
 
 REPO = cache.REPO_ROOT
 HOST = "httpbin.example.com"
-MEMBERS = [fleet.Member(i) for i in range(1, fleet.INVENTORY_SIZE + 1)]
-SETTINGS = {
-    "control_plane_update_strategy": "RevisionBased",
-    "control_plane_canary_namespaces": ["httpbin"],
-    "control_plane_inactive_revision_grace_period": 2,
-    "httpbin_replicas": 2,
-    "verify_egress": False,
-}
-IN_PLACE = {"control_plane_update_strategy": "InPlace", "control_plane_canary_namespaces": []}
+MEMBERS = fleet.plan(fleet.INVENTORY_SIZE)
+SETTINGS = upgrade_scenario.SETTINGS
+IN_PLACE = upgrade_scenario.IN_PLACE
 BATCH_PLAY = "Upgrade Istio, one batch of clusters at a time"
-
-
-def gateways_list() -> list[dict]:
-    listed = yaml.safe_load((REPO / "inventories" / "kind" / "group_vars" / "clusters.yml").read_text())["gateways_list"]
-    listed[0]["replicas"] = 2
-    return listed
-
-
-def minor(value: str) -> dict:
-    return {"meshops_istio_minor": value, "gateways_list": gateways_list()}
-
-
-OLD, NEW = minor("1.30"), minor("1.31")
+OLD, NEW = upgrade_scenario.minor_vars(upgrade_scenario.OLD), upgrade_scenario.minor_vars(upgrade_scenario.NEW)
 
 
 def playbook(name: str, extra: dict | None = None, limit: str | None = None, desc: str = "") -> tuple[float, dict]:

@@ -4,12 +4,13 @@ rules refusing an upgrade before anything changes."""
 
 import pytest
 
+from meshops_dev import upgrade_scenario
 from tests.support.fleet import MEMBERS, NEW_VARS, OLD_VARS, Fleet, failure
 
 pytestmark = pytest.mark.kind
 
 MEMBER = MEMBERS[-1]
-IN_PLACE = {"control_plane_update_strategy": "InPlace", "control_plane_canary_namespaces": []}
+IN_PLACE = upgrade_scenario.IN_PLACE
 TAGS = {"1.30": "1.30-9739e10eb9d7", "1.31": "1.31-eed52ebb66ad"}
 
 

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 import yaml
 
-from meshops_dev import cache, cli, cluster, errors, fleet
+from meshops_dev import cache, cli, cluster, errors, fleet, istio, upgrade_scenario
 from tests.support import fleet as support
 
 PORT_VARIABLES = ("MESHOPS_INGRESS_HTTP_PORT", "MESHOPS_INGRESS_HTTPS_PORT", "MESHOPS_FLEET_HTTP_PORT", "MESHOPS_FLEET_HTTPS_PORT", "MESHOPS_FLEET")
@@ -126,3 +126,13 @@ def test_tests_address_the_fleet_through_the_support_module():
     assert support.INVENTORY.endswith(("inventories/kind-fleet/hosts.yml", "inventories/kind-fleet/official.yml"))
     inventory = yaml.safe_load(pathlib.Path(support.INVENTORY).read_text(encoding="utf-8"))
     assert list(inventory["all"]["children"]["clusters"]["hosts"]) == support.HOSTS
+
+
+def test_the_upgrade_scenario_is_the_kind_inventory_with_two_ingress_replicas():
+    listed = yaml.safe_load(upgrade_scenario.CLUSTERS_VARS.read_text(encoding="utf-8"))["gateways_list"]
+    scaled = upgrade_scenario.gateways_list()
+    assert [g["name"] for g in scaled] == [g["name"] for g in listed]
+    assert scaled[0]["istio_label"] == "ingressgateway" and scaled[0]["replicas"] == 2
+    assert scaled[1:] == listed[1:]
+    assert upgrade_scenario.minor_vars("1.30") == {"meshops_istio_minor": "1.30", "gateways_list": scaled}
+    assert {upgrade_scenario.OLD, upgrade_scenario.NEW} <= set(istio.VERSIONS)
