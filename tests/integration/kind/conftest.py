@@ -25,42 +25,52 @@ def fixture_kind_env():
     return kind_env()
 
 
-@pytest.fixture(name="molecule", scope="session")
-def fixture_molecule(kind_env, pytestconfig):
-    """Run `molecule <action> -s kind`, streaming its output; return the exit code."""
+def keep_cluster():
+    """MESHOPS_KEEP_CLUSTER=1 leaves the clusters up after the session."""
+    return os.environ.get("MESHOPS_KEEP_CLUSTER", "") not in ("", "0", "false")
+
+
+@pytest.fixture(name="streamed", scope="session")
+def fixture_streamed(kind_env, pytestconfig):
+    """Run a command in the repository with the kind environment, its output streaming to the
+    terminal between ==> and <== lines; return the exit code."""
     capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def run(label, cmd, timeout=3600):
+        with capman.global_and_fixture_disabled():
+            print(f"\n==> {label}", flush=True)
+            proc = subprocess.run(cmd, cwd=str(REPO), env=kind_env, timeout=timeout, check=False)
+            print(f"<== {label}: exit {proc.returncode}", flush=True)
+        return proc.returncode
+
+    return run
+
+
+@pytest.fixture(name="molecule", scope="session")
+def fixture_molecule(streamed):
+    """Run `molecule <action> -s kind`, streaming its output; return the exit code."""
 
     def run(action, *extra, timeout=3600):
         cmd = [os.path.join(os.path.dirname(sys.executable), "molecule"), action, "-s", "kind", *extra]
-        with capman.global_and_fixture_disabled():
-            print(f"\n==> molecule {action} -s kind", flush=True)
-            proc = subprocess.run(cmd, cwd=str(REPO), env=kind_env, timeout=timeout, check=False)
-            print(f"<== molecule {action}: exit {proc.returncode}", flush=True)
-        return proc.returncode
+        return streamed(f"molecule {action} -s kind", cmd, timeout)
 
     yield run
-    if os.environ.get("MESHOPS_KEEP_CLUSTER", "") in ("", "0", "false"):
+    if not keep_cluster():
         run("destroy")
 
 
 @pytest.fixture(name="fleet_up", scope="session")
-def fixture_fleet_up(kind_env, pytestconfig):
+def fixture_fleet_up(streamed):
     """The three clusters of inventories/kind-fleet (`tools/dev fleet up --count 3`: the first is
     the scenario's cluster, the others are created here with the images of both Istio builds);
     the clusters after the first are deleted after the session."""
-    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
 
-    def dev(*args, timeout=3600):
-        cmd = [sys.executable, str(REPO / "tools" / "dev"), *args]
-        with capman.global_and_fixture_disabled():
-            print(f"\n==> tools/dev {' '.join(args)}", flush=True)
-            proc = subprocess.run(cmd, cwd=str(REPO), env=kind_env, timeout=timeout, check=False)
-            print(f"<== tools/dev {' '.join(args)}: exit {proc.returncode}", flush=True)
-        return proc.returncode
+    def dev(*args):
+        return streamed(f"tools/dev {' '.join(args)}", [sys.executable, str(REPO / "tools" / "dev"), *args])
 
     assert dev("fleet", "up", "--count", str(fleet.INVENTORY_SIZE)) == 0, "tools/dev fleet up failed (its output is above)"
     yield fleet.INVENTORY_SIZE
-    if os.environ.get("MESHOPS_KEEP_CLUSTER", "") in ("", "0", "false"):
+    if not keep_cluster():
         dev("fleet", "down")
 
 
