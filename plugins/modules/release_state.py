@@ -260,22 +260,7 @@ def argument_spec():
             mutually_exclusive=[("chart_version", "chart_path")],
         ),
         check_objects=dict(type="bool", default=True),
-        revisions=dict(
-            type="dict",
-            options=dict(
-                namespace=dict(type="str", required=True),
-                target=dict(
-                    type="dict",
-                    options=dict(version=dict(type="str", required=True), strategy=dict(type="str", choices=["InPlace", "RevisionBased"], default="InPlace")),
-                ),
-                gateway_releases=dict(
-                    type="list",
-                    elements="dict",
-                    default=[],
-                    options=dict(name=dict(type="str", required=True), revision=dict(type="str", default="")),
-                ),
-            ),
-        ),
+        revisions=dict(type="dict", options=k8s_revisions.summary_options()),
     )
     return spec
 

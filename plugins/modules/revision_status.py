@@ -177,24 +177,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 from ansible_collections.meshops.istio.plugins.module_utils.k8s import revisions as k8s_revisions
 from ansible_collections.meshops.istio.plugins.module_utils.k8s.objects import ObjectSet
-from ansible_collections.meshops.istio.plugins.module_utils.models import upgrade
 
 
 def argument_spec():
     spec = k8s_client.auth_argument_spec()
-    spec.update(
-        namespace=dict(type="str", default="istio-system"),
-        target=dict(
-            type="dict",
-            options=dict(version=dict(type="str", required=True), strategy=dict(type="str", choices=list(upgrade.STRATEGIES), default="InPlace")),
-        ),
-        gateway_releases=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(name=dict(type="str", required=True), revision=dict(type="str", default="")),
-        ),
-    )
+    spec.update(k8s_revisions.summary_options(namespace_default="istio-system"))
     return spec
 
 

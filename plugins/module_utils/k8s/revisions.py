@@ -169,6 +169,25 @@ def references(state, revision, gateway_revisions=()):
     return upgrade.revision_in_use(revision, state["tags"], state["default_revision"], namespaces, pods, gateway_revisions)
 
 
+def summary_options(namespace_default=None):
+    """The argument spec of what summary() reads (revision_status's options; release_state's
+    ``revisions`` option): the control plane namespace, the upgrade to check, the gateway releases."""
+    namespace = dict(type="str", default=namespace_default) if namespace_default else dict(type="str", required=True)
+    return dict(
+        namespace=namespace,
+        target=dict(
+            type="dict",
+            options=dict(version=dict(type="str", required=True), strategy=dict(type="str", choices=list(upgrade.STRATEGIES), default="InPlace")),
+        ),
+        gateway_releases=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(name=dict(type="str", required=True), revision=dict(type="str", default="")),
+        ),
+    )
+
+
 def summary(objects, namespace, target=None, gateway_releases=()):
     """What the revision_status module returns: the state, what is broken, the skew check."""
     state = read(objects, namespace)
