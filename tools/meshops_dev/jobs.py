@@ -51,7 +51,36 @@ def ensure_venv() -> Path:
         progress.run([*pip, "install", "--editable", cache.TOOLS_DIR], desc="installing the tools package (meshops_dev)")
 
     stamps.cached(key, build, desc="python venv (tests/requirements.txt + tools)")
+    _ensure_tools_package()
     return cache.venv_dir() / "bin"
+
+
+def installed_tools_dir() -> Path | None:
+    """The directory of the ``meshops_dev`` package the venv imports (None: not importable)."""
+    proc = subprocess.run(
+        [str(venv_python()), "-c", "import meshops_dev, os; print(os.path.dirname(os.path.realpath(meshops_dev.__file__)))"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",  # not this checkout's directory: what the venv itself resolves
+    )
+    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def _ensure_tools_package() -> None:
+    """Point the venv's editable ``meshops_dev`` at this checkout.
+
+    The venv lives in the shared cache, so two checkouts (a clone that CI runs, a worktree) use
+    the same one; an editable install of another checkout would make the tests import that
+    checkout's package, and with it that checkout's collection and inventories.
+    """
+    here = (cache.TOOLS_DIR / "meshops_dev").resolve()
+    there = installed_tools_dir()
+    if there == here:
+        return
+    progress.note(f"the venv's tools package is {there or 'missing'}: installing {here.parent} (editable)")
+    pip = [venv_python(), "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    progress.run([*pip, "install", "--no-deps", "--editable", cache.TOOLS_DIR], desc="installing the tools package of this checkout")
 
 
 def job_env() -> dict[str, str]:
