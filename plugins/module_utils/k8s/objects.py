@@ -43,6 +43,8 @@ _VOLATILE_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimest
 # patches its webhooks' CA bundle, and their failurePolicy to Fail once it serves them).
 _IGNORED_KEYS = ("caBundle", "failurePolicy")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# Seconds between two reads while waiting for a rollout or a deletion (one GET per object).
+POLL_INTERVAL = 0.5
 
 
 class ObjectSetError(Exception):
@@ -395,7 +397,7 @@ class ObjectSet(object):
                 return
             if self.clock() >= deadline:
                 raise ObjectSetError("not rolled out after %ss: %s" % (timeout, "; ".join(pending)), pending)
-            self.sleep(1)
+            self.sleep(POLL_INTERVAL)
 
     # -- prune and absent ----------------------------------------------------------------
     def prune(self, definitions, selector, kinds):
@@ -434,5 +436,5 @@ class ObjectSet(object):
                 while self.read(resource, name, namespace) is not None:
                     if self.clock() >= deadline:
                         raise ObjectSetError("%s: still present %ss after its deletion" % (result["id"], wait_timeout))
-                    self.sleep(1)
+                    self.sleep(POLL_INTERVAL)
         return results

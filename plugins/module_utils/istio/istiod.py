@@ -1,0 +1,161 @@
+# -*- coding: utf-8 -*-
+
+# Copyright (c) meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Whether an istiod revision serves: its Deployment available, its validation webhook answering
+(an invalid Gateway rejected, a valid one accepted) and its injector adding the sidecar.
+
+Every check is a read or a server-side dry run: nothing is created. The checks run in order and
+each is retried until one deadline; the first that has not passed by then is reported with the
+cluster's last answer.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
+from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import DynamicApiError, api_message, api_status
+
+PROBE_NAME = "meshops-webhook-probe"
+# the validation webhook fails open until istiod has patched its CA bundle, so an invalid object
+# being rejected is the proof that it answers (istio/istio#29785, #22319)
+DENIED = "denied the request"
+CHECKS = (
+    ("available", "its Deployment is Available"),
+    ("rejects_invalid", "the validation webhook rejects an invalid Gateway"),
+    ("accepts_valid", "the validation webhook accepts a valid Gateway"),
+    ("injects", "the injector adds the istio-proxy container to a Pod"),
+)
+
+
+class IstiodNotReady(Exception):
+    """A check did not pass before the deadline, or failed in a way no retry repairs."""
+
+    def __init__(self, message, check, last):
+        super(IstiodNotReady, self).__init__(message)
+        self.check = check
+        self.last = last
+
+
+def probe_gateway(namespace, rev_label, valid):
+    return {
+        "apiVersion": vocab.API_VERSION,
+        "kind": "Gateway",
+        "metadata": {
+            "name": PROBE_NAME if valid else PROBE_NAME + "-invalid",
+            "namespace": namespace,
+            "labels": {"istio.io/rev": rev_label},
+        },
+        "spec": {
+            "selector": {"istio": PROBE_NAME},
+            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["probe.meshops.invalid" if valid else "bad host name!"]}],
+        },
+    }
+
+
+def probe_pod(namespace, rev_label):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "meshops-injection-probe",
+            "namespace": namespace,
+            "labels": {"sidecar.istio.io/inject": "true", "istio.io/rev": rev_label},
+        },
+        "spec": {"containers": [{"name": "probe", "image": "meshops.invalid/never-pulled:probe"}]},
+    }
+
+
+def _available(deployment):
+    if deployment is None:
+        return False, "the Deployment does not exist"
+    for cond in (deployment.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Available":
+            if cond.get("status") == "True":
+                return True, "Available"
+            return False, "Available=%s: %s" % (cond.get("status"), cond.get("message") or cond.get("reason") or "")
+    return False, "no Available condition yet"
+
+
+class IstiodProbe(object):
+    """The four checks of one revision, against the dynamic client ``api``."""
+
+    def __init__(self, api, namespace, deployment, revision, clock=time.monotonic, sleep=time.sleep):
+        self.api = api
+        self.namespace = namespace
+        self.deployment = deployment
+        self.rev_label = revision
+        self.clock = clock
+        self.sleep = sleep
+
+    def _create_dry_run(self, definition):
+        resource = self.api.resources.get(api_version=definition["apiVersion"], kind=definition["kind"])
+        return resource.create(body=definition, namespace=self.namespace, dry_run="All").to_dict()
+
+    def check(self, name):
+        """(passed, what the cluster answered, final): ``final`` when no retry can change a failure."""
+        if name == "available":
+            resource = self.api.resources.get(api_version="apps/v1", kind="Deployment")
+            try:
+                live = resource.get(name=self.deployment, namespace=self.namespace).to_dict()
+            except DynamicApiError as exc:
+                if api_status(exc) != 404:
+                    raise
+                live = None
+            passed, why = _available(live)
+            return passed, why, False
+        if name in ("rejects_invalid", "accepts_valid"):
+            valid = name == "accepts_valid"
+            try:
+                self._create_dry_run(probe_gateway(self.namespace, self.rev_label, valid))
+            except DynamicApiError as exc:
+                message = api_message(exc)
+                if valid:
+                    # a webhook that denies a valid Gateway will deny it again: no retry helps
+                    return False, message, DENIED in message
+                return DENIED in message, message, False
+            return valid, "accepted (a webhook that does not answer yet fails open)" if not valid else "accepted", False
+        if name == "injects":
+            try:
+                pod = self._create_dry_run(probe_pod(self.namespace, self.rev_label))
+            except DynamicApiError as exc:
+                return False, api_message(exc), False
+            spec = pod.get("spec") or {}
+            names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+            return "istio-proxy" in names, "containers: %s" % ", ".join(n for n in names if n), False
+        raise ValueError("unknown check %r" % name)
+
+    def run(self, timeout, delay):
+        """Run the checks in order, each retried until the one deadline; the per-check results."""
+        start = self.clock()
+        deadline = start + timeout
+        results = []
+        for name, description in CHECKS:
+            attempts = 0
+            while True:
+                attempts += 1
+                passed, last, final = self.check(name)
+                if passed:
+                    results.append({"check": name, "description": description, "attempts": attempts, "passed_after": round(self.clock() - start, 3)})
+                    break
+                if final or self.clock() >= deadline:
+                    raise IstiodNotReady(
+                        "istiod revision %r (Deployment %s/%s): %s did not hold %s: the cluster's last answer: %s"
+                        % (
+                            self.rev_label,
+                            self.namespace,
+                            self.deployment,
+                            description,
+                            "(a retry cannot change that)" if final else "within %ss (%d attempts)" % (timeout, attempts),
+                            last,
+                        ),
+                        name,
+                        last,
+                    )
+                self.sleep(delay)
+        return results
