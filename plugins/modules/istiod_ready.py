@@ -19,7 +19,9 @@ author:
 description:
   - Waits, in one process and against one deadline, until an istiod revision is ready for the
     objects a play applies next. The checks run in this order, each retried until it passes.
-  - First, its Deployment has the condition C(Available=True).
+  - First, the CRDs of O(crds) are C(Established) (objects of a kind whose CRD is not yet
+    established are refused with "no matches for kind").
+  - Then istiod's Deployment has the condition C(Available=True).
   - Then its validation webhook rejects an invalid Gateway (a server-side dry run). Istio's
     validation webhook fails open until istiod has patched its CA bundle, so a rejection is the
     proof that it answers (istio/istio#29785).
@@ -59,6 +61,11 @@ options:
         selects the webhooks that must answer. V(default) is the revision-less installation.
     type: str
     default: default
+  crds:
+    description: Names of CustomResourceDefinitions that must be C(Established) first.
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Seconds every check together may take.
     type: int
@@ -72,6 +79,7 @@ options:
 EXAMPLES = r"""
 - name: Wait until istiod answers after its installation
   meshops.istio.istiod_ready:
+    crds: [gateways.networking.istio.io, virtualservices.networking.istio.io]
     timeout: 300
 
 - name: Wait until the canary revision serves its webhooks
@@ -93,7 +101,7 @@ checks:
   elements: dict
   contains:
     check:
-      description: C(available), C(rejects_invalid), C(accepts_valid) or C(injects).
+      description: C(established), C(available), C(rejects_invalid), C(accepts_valid) or C(injects).
       type: str
     description:
       description: What the check proves.
@@ -105,6 +113,7 @@ checks:
       description: Seconds from the start of the module.
       type: float
   sample:
+    - {"check": "established", "description": "the CRDs are Established", "attempts": 1, "passed_after": 0.05}
     - {"check": "available", "description": "its Deployment is Available", "attempts": 3, "passed_after": 2.1}
     - {"check": "rejects_invalid", "description": "the validation webhook rejects an invalid Gateway", "attempts": 1, "passed_after": 2.2}
 failed_check:
@@ -131,6 +140,7 @@ def argument_spec():
         namespace=dict(type="str", default="istio-system"),
         deployment=dict(type="str", default="istiod"),
         revision=dict(type="str", default="default"),
+        crds=dict(type="list", elements="str", default=[]),
         timeout=dict(type="int", default=300),
         delay=dict(type="float", default=1),
     )
@@ -143,7 +153,7 @@ def main():
     if params["timeout"] < 0 or params["delay"] < 0:
         module.fail_json(msg="timeout and delay must not be negative (timeout=%s, delay=%s)" % (params["timeout"], params["delay"]))
     api = k8s_client.module_client(module)
-    probe = istiod.IstiodProbe(api, params["namespace"], params["deployment"], params["revision"])
+    probe = istiod.IstiodProbe(api, params["namespace"], params["deployment"], params["revision"], params["crds"])
     try:
         checks = probe.run(params["timeout"], params["delay"])
     except istiod.IstiodNotReady as exc:

@@ -26,6 +26,7 @@ PROBE_NAME = "meshops-webhook-probe"
 # being rejected is the proof that it answers (istio/istio#29785, #22319)
 DENIED = "denied the request"
 CHECKS = (
+    ("established", "the CRDs are Established"),
     ("available", "its Deployment is Available"),
     ("rejects_invalid", "the validation webhook rejects an invalid Gateway"),
     ("accepts_valid", "the validation webhook accepts a valid Gateway"),
@@ -85,8 +86,9 @@ def _available(deployment):
 class IstiodProbe(object):
     """The four checks of one revision, against the dynamic client ``api``."""
 
-    def __init__(self, api, namespace, deployment, revision, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, api, namespace, deployment, revision, crds=(), clock=time.monotonic, sleep=time.sleep):
         self.api = api
+        self.crds = list(crds)
         self.namespace = namespace
         self.deployment = deployment
         self.rev_label = revision
@@ -99,6 +101,21 @@ class IstiodProbe(object):
 
     def check(self, name):
         """(passed, what the cluster answered, final): ``final`` when no retry can change a failure."""
+        if name == "established":
+            resource = self.api.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+            waiting = []
+            for crd in self.crds:
+                try:
+                    live = resource.get(name=crd).to_dict()
+                except DynamicApiError as exc:
+                    if api_status(exc) != 404:
+                        raise
+                    waiting.append("%s does not exist" % crd)
+                    continue
+                conditions = (live.get("status") or {}).get("conditions") or []
+                if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                    waiting.append("%s is not Established yet" % crd)
+            return not waiting, "; ".join(waiting) or "established", False
         if name == "available":
             resource = self.api.resources.get(api_version="apps/v1", kind="Deployment")
             try:
