@@ -48,7 +48,8 @@ notes:
     C(sourceNamespace), C(sourceLabels); first match wins; on gateways the VirtualServices
     of a host are merged in creation order with catch-all routes last, as Istio builds the
     route table; C(tls.httpsRedirect); C(redirect), C(directResponse), C(fault.abort),
-    weighted routes; Services, ServiceEntries and DestinationRule subsets;
+    C(corsPolicy) preflights from allowed origins (answered by the proxy), weighted routes;
+    header changes (C(headers) of rules and destinations) and C(mirror) as notes; Services, ServiceEntries and DestinationRule subsets;
     C(outboundTrafficPolicy) for mesh traffic to unregistered hosts, and mesh
     VirtualServices for hosts outside the registry applied on port 80 only.
   - Not modelled (reported as unsupported), delegate VirtualServices, TLS passthrough
@@ -220,7 +221,7 @@ explanations:
     outcome:
       description:
         - C(route), C(default_route), C(passthrough), C(redirect), C(https_redirect),
-          C(direct_response), C(abort), C(no_route), C(no_virtual_host), C(no_server),
+          C(direct_response), C(abort), C(cors_preflight), C(no_route), C(no_virtual_host), C(no_server),
           C(tls_no_server), C(protocol_mismatch), C(no_upstream), C(blocked),
           C(unknown_gateway) or C(unsupported).
       type: str
@@ -265,8 +266,21 @@ explanations:
       type: list
       elements: str
       sample: []
+    header_actions:
+      description: The header changes of the rule and its destinations, in words.
+      type: list
+      elements: str
+      sample: ["set response x-served-by: meshops", "remove response server"]
+    mirror:
+      description: Where the rule mirrors requests to, and which share (null without a mirror).
+      type: dict
+      sample: {"host": "httpbin-v2", "percentage": 10}
+    cors:
+      description: Set when the proxy answers a CORS preflight itself (the allowed origin).
+      type: dict
+      sample: {"preflight": true, "origin": "https://app.example.com"}
     notes:
-      description: Remarks that do not change the outcome (merged VirtualServices, assumed port, delays).
+      description: Remarks that do not change the outcome (merged VirtualServices, assumed port, delays, header changes, mirrors).
       type: list
       elements: str
       sample: []

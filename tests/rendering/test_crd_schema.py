@@ -49,6 +49,48 @@ INVENTORIES = {
         ],
         dict(SETTINGS, namespace="apps", instance="team-b"),
     ),
+    "everyday-features": (
+        [
+            {
+                "name": "features",
+                "hosts": ["features.example.com"],
+                "gateway": {"name": "gw"},
+                "http": [
+                    {
+                        "name": "moved",
+                        "match": [{"prefix": "/old", "ignore_uri_case": True, "query_params": {"v": {"exact": "1"}, "w": {"regex": "[0-9]+"}}}],
+                        "redirect": {"uri": "/new", "authority": "new.example.com", "scheme": "https", "port": 8443, "code": 308},
+                    },
+                    {"match": [{"exact": "/teapot", "authority": {"prefix": "features"}}], "direct_response": {"status": 418, "body": "short"}},
+                    {"match": [{"prefix": "/empty"}], "direct_response": {"status": 204}},
+                    {
+                        "match": [{"prefix": "/api", "without_headers": {"x-debug": {"exact": "1"}}}],
+                        "fault": {"delay": {"fixed": "2s", "percentage": 12.5}, "abort": {"status": 503, "percentage": 0.5}},
+                        "headers": {
+                            "request": {"set": {"x-a": "1"}, "add": {"x-b": "%HOSTNAME%"}, "remove": ["x-c"]},
+                            "response": {"set": {"x-d": "100%%"}, "remove": ["x-e"]},
+                        },
+                        "route": [
+                            {"host": "api", "port": 8080, "weight": 90, "headers": {"request": {"set": {"x-v": "1"}}}},
+                            {"host": "api-v2", "port": 8080, "weight": 10},
+                        ],
+                        "mirror": {"host": "api-shadow", "port": 8080, "subset": "v1"},
+                        "mirror_percentage": 5,
+                        "cors_policy": {
+                            "allow_origins": [{"exact": "https://a.example.com"}, {"regex": "https://.*[.]b[.]example[.]com"}],
+                            "allow_methods": ["GET", "POST"],
+                            "allow_headers": ["content-type"],
+                            "expose_headers": ["x-request-id"],
+                            "max_age": "24h",
+                            "allow_credentials": True,
+                        },
+                    },
+                ],
+            }
+        ],
+        [],
+        dict(SETTINGS, namespace="apps"),
+    ),
 }
 
 

@@ -19,7 +19,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
-from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import DynamicApiError, api_message, api_status
+from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import DynamicApiError, ResourceNotFoundError, api_message, api_status
 
 PROBE_NAME = "meshops-webhook-probe"
 # the validation webhook fails open until istiod has patched its CA bundle, so an invalid object
@@ -95,14 +95,24 @@ class IstiodProbe(object):
         self.clock = clock
         self.sleep = sleep
 
+    def _resource(self, api_version, kind):
+        try:
+            return self.api.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError as exc:
+            raise IstiodNotReady(
+                "the cluster does not serve %s (%s): are the Istio CRDs installed?" % (kind, api_version),
+                "api",
+                "no API resource for %s %s" % (api_version, kind),
+            ) from exc
+
     def _create_dry_run(self, definition):
-        resource = self.api.resources.get(api_version=definition["apiVersion"], kind=definition["kind"])
+        resource = self._resource(definition["apiVersion"], definition["kind"])
         return resource.create(body=definition, namespace=self.namespace, dry_run="All").to_dict()
 
     def check(self, name):
         """(passed, what the cluster answered, final): ``final`` when no retry can change a failure."""
         if name == "established":
-            resource = self.api.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+            resource = self._resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
             waiting = []
             for crd in self.crds:
                 try:
@@ -117,7 +127,7 @@ class IstiodProbe(object):
                     waiting.append("%s is not Established yet" % crd)
             return not waiting, "; ".join(waiting) or "established", False
         if name == "available":
-            resource = self.api.resources.get(api_version="apps/v1", kind="Deployment")
+            resource = self._resource("apps/v1", "Deployment")
             try:
                 live = resource.get(name=self.deployment, namespace=self.namespace).to_dict()
             except DynamicApiError as exc:

@@ -21,7 +21,14 @@ errors first. Codes:
   given), ``destination-port-missing`` (error), ``destination-subset-missing`` (error).
 * ``route-weights`` (error): weights of a multi-destination route do not add up to 100.
 * ``rule-shadowed`` (warning): an http rule can never match because an earlier rule of the
-  same VirtualService matches every request it would match.
+  same VirtualService matches every request it would match (a redirect or a direct response
+  included).
+* ``mirror-destination-missing`` (error; warning when no Service of that namespace was given):
+  a rule mirrors to a Service, port or subset that does not exist.
+* ``mirror-same-destination`` (warning): a rule mirrors to the destination it routes to, so
+  each mirrored request reaches that service twice.
+* ``cors-never-preflighted`` (warning): a rule with a CORS policy matches only methods other
+  than OPTIONS, so browsers' preflight requests never reach it.
 * ``namespace-missing`` (error): an object lives in, or routes to (a cluster-local FQDN), a
   namespace that does not exist (``missing_namespace_findings``).
 * ``unsupported`` (info): a feature the explanation engine does not model.
@@ -44,6 +51,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import
     describe_alternative,
     re2_fullmatch,
     resolve_destination,
+    string_match,
 )
 from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import split_service_fqdn, weights_total
 
@@ -273,6 +281,57 @@ def _check_virtual_service(index, vs, findings):
                     )
                 )
                 break
+        _lint_mirror(findings, index, oid, vs_ns, i, rule)
+        _lint_cors(findings, oid, i, rule)
+
+
+def _lint_mirror(findings, index, oid, vs_ns, i, rule):
+    """A mirror to a service that does not exist, or to the very destination the rule routes to."""
+    mirror = rule.get("mirror")
+    if not mirror:
+        return
+    info = resolve_destination(index, mirror, vs_ns, None)
+    for problem in info["problems"]:
+        severity = "error" if info["namespace_known"] or not problem.startswith("no Service") else "warning"
+        findings.append(_finding(severity, "mirror-destination-missing", oid, "{0}: http rule {1} mirror: {2}".format(oid, i, problem)))
+    routed = [resolve_destination(index, r.get("destination"), vs_ns, None) for r in rule.get("route") or []]
+    same = [d for d in routed if (d["host"], d["port"], d["subset"]) == (info["host"], info["port"], info["subset"])]
+    if same:
+        findings.append(
+            _finding(
+                "warning",
+                "mirror-same-destination",
+                oid,
+                "{0}: http rule {1} mirrors to {2}, where it also routes: every mirrored request reaches that service twice".format(oid, i, info["host"]),
+            )
+        )
+
+
+def _lint_cors(findings, oid, i, rule):
+    """A CORS policy on a rule whose matches all require a method other than OPTIONS never sees a preflight."""
+    if not rule.get("corsPolicy"):
+        return
+    matches = rule.get("match") or []
+    methods = [((m or {}).get("method") or {}) for m in matches]
+    if matches and all(methods) and not any(string_match_method(method, "OPTIONS") for method in methods):
+        findings.append(
+            _finding(
+                "warning",
+                "cors-never-preflighted",
+                oid,
+                "{0}: http rule {1} has a CORS policy but matches only {2} requests: browsers' preflight requests (OPTIONS) never reach it".format(
+                    oid, i, " or ".join(sorted(set(str(next(iter(method.values()))) for method in methods)))
+                ),
+            )
+        )
+
+
+def string_match_method(spec, method):
+    """Whether a method StringMatch may match ``method`` (True when it is not modelled)."""
+    try:
+        return string_match(spec, method, "method")
+    except Unknown:
+        return True  # not modelled: assume it may match
 
 
 def lint(objects, default_namespace="default"):

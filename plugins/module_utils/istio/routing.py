@@ -372,6 +372,9 @@ def _new_result(req):
         "redirect": None,
         "direct_response": None,
         "fault": None,
+        "header_actions": [],
+        "mirror": None,
+        "cors": None,
         "unsupported": [],
         "notes": [],
         "text": None,
@@ -438,6 +441,7 @@ def _apply_action(index, res, rule, vs, client_ns, req):
     if "delegate" in rule:
         return _unsupported(res, "{0} rule {1} delegates to another VirtualService (delegation is not modelled)".format(index.oid(vs), res["rule"]))
     where = "{0} rule {1}{2}".format(index.oid(vs), res["rule"], " ({0})".format(rule["name"]) if rule.get("name") else "")
+    _note_passive_actions(res, rule, where)
     abort = (rule.get("fault") or {}).get("abort")
     if (rule.get("fault") or {}).get("delay"):
         res["notes"].append("{0} injects a delay".format(where))
@@ -470,6 +474,16 @@ def _apply_action(index, res, rule, vs, client_ns, req):
         status = int(rule["directResponse"].get("status") or 0)
         res["direct_response"] = {"status": status}
         return _finish(res, "direct_response", "direct response: {0} answers {1}".format(where, status), status=status)
+    if rule.get("route") and rule.get("corsPolicy") and _cors_preflight_allowed(rule["corsPolicy"], req):
+        # Envoy's CORS filter runs after the fault filter (Istio's filter order) and before the
+        # router, and answers the preflight of an allowed origin itself
+        res["cors"] = {"preflight": True, "origin": _request_header(req, "origin")}
+        return _finish(
+            res,
+            "cors_preflight",
+            "CORS preflight: {0} allows origin {1}: the gateway answers 200 itself".format(where, _request_header(req, "origin")),
+            status=200,
+        )
     routes = rule.get("route") or []
     if not routes:
         return _unsupported(res, "{0} has neither route, redirect nor directResponse".format(where))
@@ -511,6 +525,49 @@ def _apply_action(index, res, rule, vs, client_ns, req):
         res["notes"].append("some weighted destinations are broken: " + "; ".join(p for d in broken for p in d["problems"]))
         return _finish(res, "route", text + " (partly broken: 503 for some requests)", upstream=True)
     return _finish(res, "route", text, upstream=True)
+
+
+def _request_header(req, name):
+    for key, value in (req.get("headers") or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _cors_preflight_allowed(policy, req):
+    """A preflight request (OPTIONS with Origin and Access-Control-Request-Method) from an allowed origin."""
+    origin = _request_header(req, "origin")
+    if req.get("method") != "OPTIONS" or not origin or not _request_header(req, "access-control-request-method"):
+        return False
+    return any(string_match(allowed, origin, "corsPolicy.allowOrigins") for allowed in policy.get("allowOrigins") or [])
+
+
+def _describe_header_operations(headers):
+    parts = []
+    for side in ("request", "response"):
+        ops = (headers or {}).get(side) or {}
+        for op in ("set", "add"):
+            parts.extend("{0} {1} {2}: {3}".format(op, side, name, value) for name, value in sorted((ops.get(op) or {}).items()))
+        parts.extend("remove {0} {1}".format(side, name) for name in ops.get("remove") or [])
+    return parts
+
+
+def _note_passive_actions(res, rule, where):
+    """What a rule changes on the way without deciding the answer: headers, mirroring, CORS."""
+    changes = _describe_header_operations(rule.get("headers"))
+    for route in rule.get("route") or []:
+        host = (route.get("destination") or {}).get("host")
+        changes.extend("{0} (to {1})".format(change, host) for change in _describe_header_operations(route.get("headers")))
+    if changes:
+        res["header_actions"] = changes
+        res["notes"].append("{0} headers: {1}".format(where, "; ".join(changes)))
+    mirror = rule.get("mirror")
+    if mirror:
+        share = (rule.get("mirrorPercentage") or {}).get("value", 100)
+        res["mirror"] = {"host": mirror.get("host"), "percentage": share}
+        res["notes"].append("{0} mirrors {1}% of its requests to {2} (the copies' answers are dropped)".format(where, share, mirror.get("host")))
+    if rule.get("corsPolicy"):
+        res["notes"].append("{0} has a CORS policy (preflights from allowed origins are answered by the proxy)".format(where))
 
 
 def _virtual_service_routes(index, vs, ctx):

@@ -24,6 +24,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
 from ansible_collections.meshops.istio.plugins.module_utils.models import common
 from ansible_collections.meshops.istio.plugins.module_utils.models.common import show
@@ -35,21 +37,43 @@ LOCATIONS = ("MESH_EXTERNAL", "MESH_INTERNAL")
 TLS_MODES = ("SIMPLE", "MUTUAL")
 URI_MATCH_KINDS = ("prefix", "exact", "regex")
 STRING_MATCH_KINDS = ("exact", "prefix", "regex")
+# Istio matches query parameters exactly or by regex; it has no prefix match for them.
+QUERY_MATCH_KINDS = ("exact", "regex")
+# Envoy's header value syntax: a literal % is written %%, %VARIABLE% or %VARIABLE(arg)% is a
+# substitution (custom request/response headers).
+_HEADER_VALUE_PERCENT = re.compile(r"%%|%[A-Z_][A-Z0-9_]*(\([^)%]*\))?(:[A-Za-z0-9_]+)?%")
+_HEADER_VALUE_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+DIRECT_RESPONSE_BODY_LIMIT = 1024 * 1024
 
 # -- the schema (Ansible argument-spec dicts) -------------------------------------------------
 MATCH_OPTIONS = dict(
     prefix=dict(type="str"),
     exact=dict(type="str"),
     regex=dict(type="str"),
+    ignore_uri_case=dict(type="bool"),
     method=dict(type="str", choices=list(vocab.HTTP_METHODS)),
+    authority=dict(type="dict"),
     headers=dict(type="dict"),
+    without_headers=dict(type="dict"),
+    query_params=dict(type="dict"),
     port=dict(type="int"),
+)
+# Header manipulation, of the request (before it is forwarded) or of the response.
+HEADER_OPERATIONS_OPTIONS = dict(
+    set=dict(type="dict"),
+    add=dict(type="dict"),
+    remove=dict(type="list", elements="str"),
+)
+HEADERS_OPTIONS = dict(
+    request=dict(type="dict", options=HEADER_OPERATIONS_OPTIONS),
+    response=dict(type="dict", options=HEADER_OPERATIONS_OPTIONS),
 )
 DESTINATION_OPTIONS = dict(
     host=dict(type="str", required=True),
     port=dict(type="int"),
     subset=dict(type="str"),
     weight=dict(type="int"),
+    headers=dict(type="dict", options=HEADERS_OPTIONS),
 )
 RETRY_OPTIONS = dict(
     attempts=dict(type="int", required=True),
@@ -57,14 +81,59 @@ RETRY_OPTIONS = dict(
     retry_on=dict(type="str"),
 )
 REWRITE_OPTIONS = dict(uri=dict(type="str"), authority=dict(type="str"))
+REDIRECT_OPTIONS = dict(
+    uri=dict(type="str"),
+    authority=dict(type="str"),
+    scheme=dict(type="str", choices=["http", "https"]),
+    port=dict(type="int"),
+    code=dict(type="int", default=301),
+)
+DIRECT_RESPONSE_OPTIONS = dict(
+    status=dict(type="int", required=True),
+    body=dict(type="str"),
+)
+FAULT_DELAY_OPTIONS = dict(
+    fixed=dict(type="str", required=True),
+    percentage=dict(type="float", default=100),
+)
+FAULT_ABORT_OPTIONS = dict(
+    status=dict(type="int", required=True),
+    percentage=dict(type="float", default=100),
+)
+FAULT_OPTIONS = dict(
+    delay=dict(type="dict", options=FAULT_DELAY_OPTIONS),
+    abort=dict(type="dict", options=FAULT_ABORT_OPTIONS),
+)
+MIRROR_OPTIONS = dict(
+    host=dict(type="str", required=True),
+    port=dict(type="int"),
+    subset=dict(type="str"),
+)
+CORS_OPTIONS = dict(
+    allow_origins=dict(type="list", elements="dict", required=True),
+    allow_methods=dict(type="list", elements="str"),
+    allow_headers=dict(type="list", elements="str"),
+    expose_headers=dict(type="list", elements="str"),
+    max_age=dict(type="str"),
+    allow_credentials=dict(type="bool"),
+)
 RULE_OPTIONS = dict(
     name=dict(type="str"),
     match=dict(type="list", elements="dict", options=MATCH_OPTIONS),
-    route=dict(type="list", elements="dict", required=True, options=DESTINATION_OPTIONS),
+    route=dict(type="list", elements="dict", options=DESTINATION_OPTIONS),
+    redirect=dict(type="dict", options=REDIRECT_OPTIONS),
+    direct_response=dict(type="dict", options=DIRECT_RESPONSE_OPTIONS),
     timeout=dict(type="str"),
     retries=dict(type="dict", options=RETRY_OPTIONS),
     rewrite=dict(type="dict", options=REWRITE_OPTIONS),
+    fault=dict(type="dict", options=FAULT_OPTIONS),
+    headers=dict(type="dict", options=HEADERS_OPTIONS),
+    mirror=dict(type="dict", options=MIRROR_OPTIONS),
+    mirror_percentage=dict(type="float"),
+    cors_policy=dict(type="dict", options=CORS_OPTIONS),
 )
+# What a rule does with a request it matches: exactly one of them.
+RULE_ACTIONS = ("route", "redirect", "direct_response")
 TLS_OPTIONS = dict(
     mode=dict(type="str", choices=list(TLS_MODES), default="SIMPLE"),
     credential_name=dict(type="str", required=True),
@@ -190,22 +259,41 @@ def _validate_match(problems, where, field, match):
     port = match.get("port")
     if common.is_int(port):
         common.check_port(problems, where, "%s.port" % field, port)
-    headers = match.get("headers")
-    if headers is None:
+    if match.get("ignore_uri_case") and not uri_kinds:
+        problems.add(where, "%s.ignore_uri_case" % field, "applies to a URI match: give prefix, exact or regex too")
+    if match.get("authority") is not None:
+        _validate_string_match(problems, where, "%s.authority" % field, match["authority"])
+    for key in ("headers", "without_headers"):
+        _validate_named_matches(problems, where, "%s.%s" % (field, key), match.get(key), header_names=True)
+    _validate_named_matches(problems, where, "%s.query_params" % field, match.get("query_params"), kinds=QUERY_MATCH_KINDS)
+
+
+def _validate_string_match(problems, where, field, cond, kinds=STRING_MATCH_KINDS):
+    """``{exact|prefix|regex: value}``: one kind, a string value, a regex RE2 accepts."""
+    shapes = " or ".join("{%s: v}" % kind for kind in kinds)
+    if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in kinds:
+        problems.add(where, field, "must be exactly one of %s, got %s" % (shapes, show(cond)))
+    elif not isinstance(next(iter(cond.values())), str):
+        problems.add(where, field, "the value to match must be a string, got %s" % show(next(iter(cond.values()))))
+    elif "regex" in cond:
+        common.check_regex(problems, where, "%s.regex" % field, cond["regex"])
+
+
+def _validate_named_matches(problems, where, field, conditions, header_names=False, kinds=STRING_MATCH_KINDS):
+    """``{name: {exact|prefix|regex: value}}`` (headers, query parameters)."""
+    if conditions is None:
         return
-    if not isinstance(headers, dict) or not headers:
-        problems.add(where, "%s.headers" % field, "must map header names to {exact|prefix|regex: value}, got %s" % show(headers))
+    shapes = "|".join(kinds)
+    if not isinstance(conditions, dict) or not conditions:
+        problems.add(where, field, "must map names to {%s: value}, got %s" % (shapes, show(conditions)))
         return
-    for name, cond in headers.items():
-        hfield = "%s.headers.%s" % (field, name)
-        if not isinstance(name, str) or not vocab.HEADER_NAME.match(name):
-            problems.add(where, hfield, "header names must be lower case HTTP tokens")
-        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in STRING_MATCH_KINDS:
-            problems.add(where, hfield, "must be exactly one of {exact: v}, {prefix: v} or {regex: v}, got %s" % show(cond))
-        elif not isinstance(next(iter(cond.values())), str):
-            problems.add(where, hfield, "the value to match must be a string, got %s" % show(next(iter(cond.values()))))
-        elif "regex" in cond:
-            common.check_regex(problems, where, "%s.regex" % hfield, cond["regex"])
+    for name, cond in conditions.items():
+        sub = "%s.%s" % (field, name)
+        if header_names and (not isinstance(name, str) or not vocab.HEADER_NAME.match(name)):
+            problems.add(where, sub, "header names must be lower case HTTP tokens")
+        elif not isinstance(name, str) or not name:
+            problems.add(where, sub, "names must be non-empty strings")
+        _validate_string_match(problems, where, sub, cond, kinds)
 
 
 def _validate_destination(problems, where, field, dest):
@@ -220,6 +308,120 @@ def _validate_destination(problems, where, field, dest):
     weight = dest.get("weight")
     if common.is_int(weight) and not 0 <= weight <= 100:
         problems.add(where, "%s.weight" % field, "%s must be an integer from 0 to 100" % show(weight))
+    _validate_headers(problems, where, "%s.headers" % field, dest.get("headers"))
+
+
+def _validate_header_value(problems, where, field, value):
+    if not isinstance(value, str):
+        problems.add(where, field, "must be a string, got %s %s (quote numbers and booleans)" % (common.kind_of(value), show(value)))
+    elif _HEADER_VALUE_CONTROL.search(value):
+        problems.add(where, field, "%s contains a control character" % show(value))
+    elif "%" in _HEADER_VALUE_PERCENT.sub("", value):
+        problems.add(where, field, "%s: a literal %% is written %%%%, a variable %%NAME%% (Envoy's header value syntax)" % show(value))
+
+
+def _validate_headers(problems, where, field, headers):
+    """Header manipulation of a rule or a destination: request and response set/add/remove."""
+    if not isinstance(headers, dict):
+        return
+    if not any(isinstance(headers.get(side), dict) and any(headers[side].get(op) for op in HEADER_OPERATIONS_OPTIONS) for side in HEADERS_OPTIONS):
+        problems.add(where, field, "must set, add or remove at least one request or response header")
+    for side in HEADERS_OPTIONS:
+        ops = headers.get(side)
+        if not isinstance(ops, dict):
+            continue
+        for op in HEADER_OPERATIONS_OPTIONS:
+            value = ops.get(op)
+            names = value if op == "remove" and isinstance(value, list) else (list(value) if op != "remove" and isinstance(value, dict) else [])
+            for name in names:
+                sub = "%s.%s.%s.%s" % (field, side, op, name) if op != "remove" else "%s.%s.remove" % (field, side)
+                if not isinstance(name, str) or not vocab.HEADER_NAME.match(name):
+                    problems.add(where, sub, "%s: header names must be lower case HTTP tokens (no ':' pseudo-headers)" % show(name))
+                elif name == "host":
+                    hint = "use rewrite.authority" if side == "request" and op != "remove" else "Istio refuses it"
+                    problems.add(where, sub, "the Host header cannot be changed here: %s" % hint)
+                elif op != "remove":
+                    _validate_header_value(problems, where, sub, value[name])
+
+
+def _check_percentage(problems, where, field, value):
+    """Istio's Percent: 0, or from 0.0001 to 100."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if value < 0 or value > 100 or 0 < value < 0.0001:
+        problems.add(where, field, "%s must be 0 or from 0.0001 to 100" % show(value))
+
+
+def _check_status(problems, where, field, value, low=200, high=599, what="an HTTP status"):
+    if common.is_int(value) and not low <= value <= high:
+        problems.add(where, field, "%s must be %s from %d to %d" % (show(value), what, low, high))
+
+
+def _validate_redirect(problems, where, field, redirect):
+    if not isinstance(redirect, dict):
+        return
+    if not any(redirect.get(k) is not None for k in ("uri", "authority", "scheme", "port")):
+        problems.add(where, field, "must set uri, authority, scheme or port (what the Location header changes)")
+    uri = redirect.get("uri")
+    if isinstance(uri, str) and not uri.startswith("/"):
+        problems.add(where, "%s.uri" % field, "%s must start with '/'" % show(uri))
+    if isinstance(redirect.get("authority"), str):
+        common.check_host(problems, where, "%s.authority" % field, redirect["authority"], allow_wildcard=False)
+    if common.is_int(redirect.get("port")):
+        common.check_port(problems, where, "%s.port" % field, redirect["port"])
+    _check_status(problems, where, "%s.code" % field, redirect.get("code"), 300, 399, "a redirect status")
+
+
+def _validate_direct_response(problems, where, field, response):
+    if not isinstance(response, dict):
+        return
+    _check_status(problems, where, "%s.status" % field, response.get("status"))
+    body = response.get("body")
+    if isinstance(body, str) and len(body.encode("utf-8")) > DIRECT_RESPONSE_BODY_LIMIT:
+        problems.add(where, "%s.body" % field, "is %d bytes: Istio refuses direct responses of 1 MiB or more" % len(body.encode("utf-8")))
+
+
+def _validate_fault(problems, where, field, fault):
+    if not isinstance(fault, dict):
+        return
+    if fault.get("delay") is None and fault.get("abort") is None:
+        problems.add(where, field, "must set delay and/or abort")
+    delay = fault.get("delay")
+    if isinstance(delay, dict):
+        if isinstance(delay.get("fixed"), str):
+            common.check_duration(problems, where, "%s.delay.fixed" % field, delay["fixed"])
+        _check_percentage(problems, where, "%s.delay.percentage" % field, delay.get("percentage"))
+    abort = fault.get("abort")
+    if isinstance(abort, dict):
+        _check_status(problems, where, "%s.abort.status" % field, abort.get("status"))
+        _check_percentage(problems, where, "%s.abort.percentage" % field, abort.get("percentage"))
+
+
+def _validate_cors(problems, where, field, cors):
+    if not isinstance(cors, dict):
+        return
+    origins = cors.get("allow_origins")
+    if isinstance(origins, list):
+        if not origins:
+            problems.add(where, "%s.allow_origins" % field, "needs at least one origin, for example [{exact: 'https://app.example.com'}]")
+        for index, origin in enumerate(origins):
+            sub = "%s.allow_origins[%d]" % (field, index)
+            _validate_string_match(problems, where, sub, origin)
+            if isinstance(origin, dict) and len(origin) == 1 and next(iter(origin.values())) == "":
+                problems.add(where, sub, "the origin to match must not be empty")
+    for index, method in enumerate(cors.get("allow_methods") or []):
+        if isinstance(method, str) and method not in vocab.HTTP_METHODS:
+            problems.add(where, "%s.allow_methods[%d]" % (field, index), "%s is not one of %s" % (show(method), ", ".join(vocab.HTTP_METHODS)))
+    for key in ("allow_headers", "expose_headers"):
+        for index, name in enumerate(cors.get(key) or []):
+            if isinstance(name, str) and not vocab.HEADER_NAME.match(name.lower()):
+                problems.add(where, "%s.%s[%d]" % (field, key, index), "%s is not an HTTP header name" % show(name))
+    max_age = cors.get("max_age")
+    if isinstance(max_age, str):
+        before = len(problems)
+        common.check_duration(problems, where, "%s.max_age" % field, max_age)
+        if len(problems) == before and re.search(r"(ms|us|µs|ns)$|\.", max_age):
+            problems.add(where, "%s.max_age" % field, "%s: Istio takes whole seconds only (for example 24h or 600s)" % show(max_age))
 
 
 def _validate_rule(problems, where, field, rule):
@@ -229,10 +431,40 @@ def _validate_rule(problems, where, field, rule):
     if isinstance(matches, list):
         for mindex, match in enumerate(matches):
             _validate_match(problems, where, "%s.match[%d]" % (field, mindex), match)
+    actions = [key for key in RULE_ACTIONS if rule.get(key) not in (None, [])]
     route = rule.get("route")
-    if route is None or route == []:
-        problems.add(where, "%s.route" % field, "needs at least one destination, for example [{host: httpbin, port: 8000}]")
-    elif isinstance(route, list):
+    if not actions:
+        problems.add(
+            where,
+            "%s.route" % field,
+            "needs at least one destination, for example [{host: httpbin, port: 8000}] (or a redirect or a direct_response instead)",
+        )
+    elif len(actions) > 1:
+        problems.add(where, field, "give only one of route, redirect or direct_response (found %s)" % ", ".join(actions))
+    elif actions != ["route"]:
+        for key in ("fault", "rewrite"):
+            if rule.get(key) is not None:
+                problems.add(where, "%s.%s" % (field, key), "does not apply to a rule that answers with a %s: Istio refuses the combination" % actions[0])
+        if rule.get("mirror") is not None:
+            problems.add(where, "%s.mirror" % field, "copies requests that are routed; a rule that answers with a %s routes none" % actions[0])
+    _validate_redirect(problems, where, "%s.redirect" % field, rule.get("redirect"))
+    _validate_direct_response(problems, where, "%s.direct_response" % field, rule.get("direct_response"))
+    _validate_fault(problems, where, "%s.fault" % field, rule.get("fault"))
+    _validate_headers(problems, where, "%s.headers" % field, rule.get("headers"))
+    _validate_cors(problems, where, "%s.cors_policy" % field, rule.get("cors_policy"))
+    if isinstance(rule.get("mirror"), dict):
+        mirror = rule["mirror"]
+        if isinstance(mirror.get("host"), str):
+            common.check_host(problems, where, "%s.mirror.host" % field, mirror["host"])
+        if common.is_int(mirror.get("port")):
+            common.check_port(problems, where, "%s.mirror.port" % field, mirror["port"])
+        if isinstance(mirror.get("subset"), str):
+            common.check_name(problems, where, "%s.mirror.subset" % field, mirror["subset"], label=True)
+    if rule.get("mirror_percentage") is not None:
+        if rule.get("mirror") is None:
+            problems.add(where, "%s.mirror_percentage" % field, "needs a mirror")
+        _check_percentage(problems, where, "%s.mirror_percentage" % field, rule["mirror_percentage"])
+    if isinstance(route, list):
         for dindex, dest in enumerate(route):
             _validate_destination(problems, where, "%s.route[%d]" % (field, dindex), dest)
         weights = [d.get("weight") for d in route if isinstance(d, dict)]
@@ -575,13 +807,32 @@ def _render_match(match):
     for kind in URI_MATCH_KINDS:
         if match.get(kind) is not None:
             rendered["uri"] = {kind: match[kind]}
+    if match.get("ignore_uri_case"):
+        rendered["ignoreUriCase"] = True
     if match.get("method") is not None:
         rendered["method"] = {"exact": match["method"]}
-    if match.get("headers"):
-        rendered["headers"] = dict((name, dict(cond)) for name, cond in sorted(match["headers"].items()))
+    if match.get("authority") is not None:
+        rendered["authority"] = dict(match["authority"])
+    for key, istio_key in (("headers", "headers"), ("without_headers", "withoutHeaders"), ("query_params", "queryParams")):
+        if match.get(key):
+            rendered[istio_key] = dict((name, dict(cond)) for name, cond in sorted(match[key].items()))
     if match.get("port") is not None:
         rendered["port"] = match["port"]
     return rendered
+
+
+def _render_headers(headers):
+    rendered = {}
+    for side in HEADERS_OPTIONS:
+        ops = (headers or {}).get(side) or {}
+        out = dict((op, dict(ops[op]) if op != "remove" else list(ops[op])) for op in HEADER_OPERATIONS_OPTIONS if ops.get(op))
+        if out:
+            rendered[side] = out
+    return rendered
+
+
+def _percent(value):
+    return {"value": value}
 
 
 def _render_destination(dest):
@@ -593,6 +844,39 @@ def _render_destination(dest):
     rendered = {"destination": destination}
     if dest.get("weight") is not None:
         rendered["weight"] = dest["weight"]
+    if dest.get("headers"):
+        rendered["headers"] = _render_headers(dest["headers"])
+    return rendered
+
+
+def _render_fault(fault):
+    rendered = {}
+    if fault.get("delay"):
+        delay = fault["delay"]
+        rendered["delay"] = {"fixedDelay": delay["fixed"], "percentage": _percent(delay.get("percentage", 100))}
+    if fault.get("abort"):
+        abort = fault["abort"]
+        rendered["abort"] = {"httpStatus": abort["status"], "percentage": _percent(abort.get("percentage", 100))}
+    return rendered
+
+
+def _render_redirect(redirect):
+    rendered = dict((key, redirect[key]) for key in ("uri", "authority", "scheme") if redirect.get(key) is not None)
+    if redirect.get("port") is not None:
+        rendered["port"] = redirect["port"]
+    rendered["redirectCode"] = redirect.get("code") or REDIRECT_OPTIONS["code"]["default"]
+    return rendered
+
+
+def _render_cors(cors):
+    rendered = {"allowOrigins": [dict(origin) for origin in cors["allow_origins"]]}
+    for key, istio_key in (("allow_methods", "allowMethods"), ("allow_headers", "allowHeaders"), ("expose_headers", "exposeHeaders")):
+        if cors.get(key):
+            rendered[istio_key] = list(cors[key])
+    if cors.get("max_age"):
+        rendered["maxAge"] = cors["max_age"]
+    if cors.get("allow_credentials") is not None:
+        rendered["allowCredentials"] = cors["allow_credentials"]
     return rendered
 
 
@@ -602,9 +886,28 @@ def _render_rule(rule):
         rendered["name"] = rule["name"]
     if rule.get("match"):
         rendered["match"] = [_render_match(m) for m in rule["match"]]
+    if rule.get("fault"):
+        rendered["fault"] = _render_fault(rule["fault"])
     if rule.get("rewrite"):
         rendered["rewrite"] = dict((k, v) for k, v in rule["rewrite"].items() if v is not None)
-    rendered["route"] = [_render_destination(d) for d in rule["route"]]
+    if rule.get("redirect"):
+        rendered["redirect"] = _render_redirect(rule["redirect"])
+    elif rule.get("direct_response"):
+        response = {"status": rule["direct_response"]["status"]}
+        if rule["direct_response"].get("body") is not None:
+            response["body"] = {"string": rule["direct_response"]["body"]}
+        rendered["directResponse"] = response
+    else:
+        rendered["route"] = [_render_destination(d) for d in rule["route"]]
+    if rule.get("headers"):
+        rendered["headers"] = _render_headers(rule["headers"])
+    if rule.get("mirror"):
+        mirror = rule["mirror"]
+        rendered["mirror"] = _render_destination(mirror)["destination"]
+        if rule.get("mirror_percentage") is not None:
+            rendered["mirrorPercentage"] = _percent(rule["mirror_percentage"])
+    if rule.get("cors_policy"):
+        rendered["corsPolicy"] = _render_cors(rule["cors_policy"])
     if rule.get("timeout"):
         rendered["timeout"] = rule["timeout"]
     if rule.get("retries"):
@@ -749,8 +1052,10 @@ def referenced_namespaces(objects):
         candidates = [vocab.namespace_of(obj)]
         spec = obj.get("spec") or {}
         for rule in spec.get("http") or []:
-            for dest in rule.get("route") or []:
-                parts = vocab.split_service_fqdn((dest.get("destination") or {}).get("host"))
+            hosts = [(dest.get("destination") or {}).get("host") for dest in rule.get("route") or []]
+            hosts.append((rule.get("mirror") or {}).get("host"))
+            for host in hosts:
+                parts = vocab.split_service_fqdn(host)
                 if parts is not None:
                     candidates.append(parts[1])
         parts = vocab.split_service_fqdn(spec.get("host")) if obj.get("kind") == "DestinationRule" else None

@@ -3,8 +3,11 @@
 Generated Gateways and VirtualServices (seeded, so every run sends the same corpus) are applied
 to the cluster one configuration at a time; each request of the corpus goes through the real
 Envoy gateway and its answer is compared with the prediction of istio_routing.explain. Every
-rule answers with a status of its own (directResponse), redirects or routes to httpbin, so the
-status and Envoy's upstream header tell which rule matched.
+rule answers with a status of its own (directResponse, or a fault abort on a route), redirects
+or routes to httpbin, so the status and Envoy's upstream header tell which rule matched. Matches
+use URIs (case-insensitive too), methods, headers present and absent, query parameters and the
+authority; routes carry CORS policies, which CORS preflights from allowed and other origins
+exercise, and header changes.
 """
 
 import http.client
@@ -30,6 +33,7 @@ REQUEST_HOSTS = ["a.agree.meshops.test", "b.agree.meshops.test", "x.wild.agree.m
 PATHS = ["/", "/a", "/a/b", "/a/b/c", "/ab", "/b", "/c", "/r12", "/rx", "/moved"]
 STATUSES = [s for s in range(230, 300) if s not in (204, 205)]
 HTTPBIN = "httpbin.httpbin.svc.cluster.local"
+ORIGIN = "https://app.agree.meshops.test"
 
 
 def random_match(rng):
@@ -41,10 +45,18 @@ def random_match(rng):
         match["uri"] = {"exact": rng.choice(["/a", "/c", "/ab"])}
     elif kind == "regex":
         match["uri"] = {"regex": rng.choice(["/r[0-9]+", "/a.*", "/(b|c)"])}
+    if "uri" in match and rng.random() < 0.25:
+        match["ignoreUriCase"] = True
     if rng.random() < 0.3:
-        match["method"] = {"exact": rng.choice(["GET", "POST"])}
+        match["method"] = {"exact": rng.choice(["GET", "POST", "OPTIONS"])}
     if rng.random() < 0.3:
         match["headers"] = {"x-agree": rng.choice([{"exact": "1"}, {"prefix": "v"}])}
+    if rng.random() < 0.15:
+        match["withoutHeaders"] = {"x-agree": {"exact": "1"}}
+    if rng.random() < 0.2:
+        match["queryParams"] = {"q": rng.choice([{"exact": "1"}, {"regex": "[0-9]+"}])}
+    if rng.random() < 0.1:
+        match["authority"] = {"prefix": rng.choice(["a.", "b."])}
     return match
 
 
@@ -60,6 +72,12 @@ def random_rule(rng, statuses):
         rule["redirect"] = {"uri": "/moved", "redirectCode": 301}
     else:
         rule["route"] = [{"destination": {"host": HTTPBIN, "port": {"number": 8000}}}]
+        if rng.random() < 0.3:
+            rule["fault"] = {"abort": {"httpStatus": statuses.pop(), "percentage": {"value": 100}}}
+        if rng.random() < 0.5:
+            rule["corsPolicy"] = {"allowOrigins": [{"exact": ORIGIN}], "allowMethods": ["GET", "POST"]}
+        if rng.random() < 0.3:
+            rule["headers"] = {"response": {"set": {"x-agree-rule": "1"}}}
     return rule
 
 
@@ -96,8 +114,14 @@ def generate(rng, generation):
 
 
 def random_request(rng):
-    headers = rng.choice([{}, {}, {"x-agree": "1"}, {"x-agree": "v2"}])
-    return {"host": rng.choice(REQUEST_HOSTS), "path": rng.choice(PATHS), "method": rng.choice(["GET", "GET", "POST"]), "headers": headers}
+    headers = dict(rng.choice([{}, {}, {"x-agree": "1"}, {"x-agree": "v2"}]))
+    method = rng.choice(["GET", "GET", "POST", "OPTIONS"])
+    if method == "OPTIONS" and rng.random() < 0.8:  # a CORS preflight, from the allowed origin or another
+        headers.update({"origin": rng.choice([ORIGIN, "https://other.agree.meshops.test"]), "access-control-request-method": "GET"})
+    path = rng.choice(PATHS) + rng.choice(["", "", "?q=1", "?q=x"])
+    if rng.random() < 0.15:
+        path = path.upper()
+    return {"host": rng.choice(REQUEST_HOSTS), "path": path, "method": method, "headers": headers}
 
 
 def send(request):

@@ -1,0 +1,237 @@
+"""The everyday routing features of the data model (issue 11): each one rendered as Istio writes
+it, refused with the field named where Istio (or Envoy) would refuse it, explained and linted."""
+
+import copy
+
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils.istio import lint, routing
+from ansible_collections.meshops.istio.plugins.module_utils.models import traffic as tm
+from tests.fixtures import scenario
+
+SETTINGS = scenario.settings()
+SEED_ROUTE = scenario.ingress_routes()[0]
+HTTPBIN = [{"host": "httpbin", "port": 8000}]
+WHERE = "traffic_ingress_routes[0] (httpbin): "
+
+
+def with_rules(*rules):
+    route = copy.deepcopy(SEED_ROUTE)
+    route["http"] = [copy.deepcopy(r) for r in rules]
+    return [route]
+
+
+def rendered_rules(*rules):
+    objects = tm.render(with_rules(*rules), [], SETTINGS)
+    return next(o for o in objects if o["kind"] == "VirtualService")["spec"]["http"]
+
+
+def problems(*rules):
+    return tm.validate(with_rules(*rules), [], SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("rule", "istio"),
+    [
+        (
+            {"match": [{"prefix": "/old", "ignore_uri_case": True, "query_params": {"v": {"exact": "1"}}}], "redirect": {"uri": "/new"}},
+            {
+                "match": [{"uri": {"prefix": "/old"}, "ignoreUriCase": True, "queryParams": {"v": {"exact": "1"}}}],
+                "redirect": {"uri": "/new", "redirectCode": 301},
+            },
+        ),
+        (
+            {"redirect": {"authority": "b.example.com", "scheme": "https", "port": 8443, "code": 308}},
+            {"redirect": {"authority": "b.example.com", "scheme": "https", "port": 8443, "redirectCode": 308}},
+        ),
+        ({"direct_response": {"status": 418, "body": "tea"}}, {"directResponse": {"status": 418, "body": {"string": "tea"}}}),
+        ({"direct_response": {"status": 204}}, {"directResponse": {"status": 204}}),
+        (
+            {"fault": {"delay": {"fixed": "1s"}, "abort": {"status": 503, "percentage": 10}}, "route": HTTPBIN},
+            {
+                "fault": {"delay": {"fixedDelay": "1s", "percentage": {"value": 100}}, "abort": {"httpStatus": 503, "percentage": {"value": 10}}},
+                "route": [{"destination": {"host": "httpbin", "port": {"number": 8000}}}],
+            },
+        ),
+        (
+            {
+                "match": [{"prefix": "/a", "authority": {"exact": "x.example.com"}, "without_headers": {"x-b": {"prefix": "1"}}}],
+                "headers": {"request": {"set": {"x-a": "1"}, "remove": ["x-c"]}, "response": {"add": {"x-d": "%HOSTNAME%"}}},
+                "route": [{"host": "httpbin", "headers": {"response": {"set": {"x-e": "100%%"}}}}],
+            },
+            {
+                "match": [{"uri": {"prefix": "/a"}, "authority": {"exact": "x.example.com"}, "withoutHeaders": {"x-b": {"prefix": "1"}}}],
+                "route": [{"destination": {"host": "httpbin"}, "headers": {"response": {"set": {"x-e": "100%%"}}}}],
+                "headers": {"request": {"set": {"x-a": "1"}, "remove": ["x-c"]}, "response": {"add": {"x-d": "%HOSTNAME%"}}},
+            },
+        ),
+        (
+            {
+                "route": HTTPBIN,
+                "mirror": {"host": "httpbin-v2", "port": 8000, "subset": "v2"},
+                "mirror_percentage": 12.5,
+                "cors_policy": {"allow_origins": [{"exact": "https://a.example.com"}], "allow_methods": ["GET"], "max_age": "24h", "allow_credentials": False},
+            },
+            {
+                "route": [{"destination": {"host": "httpbin", "port": {"number": 8000}}}],
+                "mirror": {"host": "httpbin-v2", "subset": "v2", "port": {"number": 8000}},
+                "mirrorPercentage": {"value": 12.5},
+                "corsPolicy": {"allowOrigins": [{"exact": "https://a.example.com"}], "allowMethods": ["GET"], "maxAge": "24h", "allowCredentials": False},
+            },
+        ),
+    ],
+    ids=["redirect-uri", "redirect-authority-scheme-port", "direct-response", "direct-response-no-body", "fault", "headers-and-matches", "mirror-cors"],
+)
+def test_each_feature_renders_as_istio_writes_it(rule, istio):
+    assert rendered_rules(rule) == [istio]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"match": [{"prefix": "/x"}]}, "http[0].route: needs at least one destination"),
+        ({"redirect": {"uri": "/b"}, "route": HTTPBIN}, "http[0]: give only one of route, redirect or direct_response (found route, redirect)"),
+        ({"redirect": {"uri": "/b"}, "direct_response": {"status": 200}}, "(found redirect, direct_response)"),
+        ({"redirect": {"code": 301}}, "http[0].redirect: must set uri, authority, scheme or port"),
+        ({"redirect": {"uri": "/b", "code": 200}}, "http[0].redirect.code: 200 must be a redirect status from 300 to 399"),
+        ({"redirect": {"uri": "b"}}, "http[0].redirect.uri: 'b' must start with '/'"),
+        ({"redirect": {"scheme": "ftp"}}, "http[0].redirect.scheme: 'ftp' is not one of http, https"),
+        ({"redirect": {"uri": "/b"}, "fault": {"abort": {"status": 503}}}, "http[0].fault: does not apply to a rule that answers with a redirect"),
+        ({"direct_response": {"status": 200}, "rewrite": {"uri": "/"}}, "http[0].rewrite: does not apply to a rule that answers with a direct_response"),
+        ({"direct_response": {"status": 200}, "mirror": {"host": "httpbin"}}, "http[0].mirror: copies requests that are routed"),
+        ({"direct_response": {"status": 600}}, "http[0].direct_response.status: 600 must be an HTTP status from 200 to 599"),
+        ({"direct_response": {"status": 200, "body": "x" * (1024 * 1024 + 1)}}, "Istio refuses direct responses of 1 MiB or more"),
+        ({"direct_response": {"body": "x"}}, "http[0].direct_response.status: is required"),
+        ({"route": HTTPBIN, "fault": {}}, "http[0].fault: must set delay and/or abort"),
+        ({"route": HTTPBIN, "fault": {"delay": {"fixed": "1 second"}}}, "http[0].fault.delay.fixed:"),
+        ({"route": HTTPBIN, "fault": {"abort": {"status": 503, "percentage": 101}}}, "http[0].fault.abort.percentage: 101 must be 0 or from 0.0001 to 100"),
+        ({"route": HTTPBIN, "fault": {"abort": {"status": 503, "percentage": 0.00001}}}, "1e-05 must be 0 or from 0.0001 to 100"),
+        ({"route": HTTPBIN, "fault": {"abort": {"percentage": 5}}}, "http[0].fault.abort.status: is required"),
+        ({"route": HTTPBIN, "headers": {}}, "http[0].headers: must set, add or remove at least one request or response header"),
+        ({"route": HTTPBIN, "headers": {"request": {"set": {"X-Up": "1"}}}}, "http[0].headers.request.set.X-Up: 'X-Up': header names must be lower case"),
+        ({"route": HTTPBIN, "headers": {"request": {"set": {":path": "/"}}}}, "(no ':' pseudo-headers)"),
+        ({"route": HTTPBIN, "headers": {"request": {"set": {"host": "b"}}}}, "the Host header cannot be changed here: use rewrite.authority"),
+        ({"route": HTTPBIN, "headers": {"response": {"remove": ["host"]}}}, "http[0].headers.response.remove: the Host header cannot be changed here"),
+        ({"route": HTTPBIN, "headers": {"response": {"set": {"x-a": "50%"}}}}, "'50%': a literal % is written %%"),
+        (
+            {"route": HTTPBIN, "headers": {"response": {"set": {"x-a": 5}}}},
+            "http[0].headers.response.set.x-a: must be a string, got an integer 5 (quote numbers",
+        ),
+        ({"route": HTTPBIN, "headers": {"response": {"set": {"x-a": "a\nb"}}}}, "contains a control character"),
+        ({"route": [{"host": "httpbin", "headers": {"request": {"add": {"x-a": "%"}}}}]}, "http[0].route[0].headers.request.add.x-a: '%'"),
+        ({"route": HTTPBIN, "mirror_percentage": 10}, "http[0].mirror_percentage: needs a mirror"),
+        ({"route": HTTPBIN, "mirror": {"host": "b"}, "mirror_percentage": 150}, "http[0].mirror_percentage: 150 must be 0 or from 0.0001 to 100"),
+        ({"route": HTTPBIN, "mirror": {"port": 80}}, "http[0].mirror.host: is required"),
+        ({"route": HTTPBIN, "mirror": {"host": "b", "subset": "V1"}}, "http[0].mirror.subset:"),
+        ({"route": HTTPBIN, "cors_policy": {"allow_origins": []}}, "http[0].cors_policy.allow_origins: needs at least one origin"),
+        ({"route": HTTPBIN, "cors_policy": {"allow_origins": [{"glob": "*"}]}}, "http[0].cors_policy.allow_origins[0]: must be exactly one of"),
+        ({"route": HTTPBIN, "cors_policy": {"allow_origins": [{"exact": ""}]}}, "the origin to match must not be empty"),
+        ({"route": HTTPBIN, "cors_policy": {"allow_origins": [{"regex": "(?=a)"}]}}, "http[0].cors_policy.allow_origins[0].regex:"),
+        ({"route": HTTPBIN, "cors_policy": {"allow_origins": [{"exact": "a"}], "allow_methods": ["FETCH"]}}, "allow_methods[0]: 'FETCH' is not one of"),
+        (
+            {"route": HTTPBIN, "cors_policy": {"allow_origins": [{"exact": "a"}], "allow_headers": ["a b"]}},
+            "allow_headers[0]: 'a b' is not an HTTP header name",
+        ),
+        ({"route": HTTPBIN, "cors_policy": {"allow_origins": [{"exact": "a"}], "max_age": "500ms"}}, "Istio takes whole seconds only"),
+        ({"route": HTTPBIN, "cors_policy": {"allow_methods": ["GET"]}}, "http[0].cors_policy.allow_origins: is required"),
+        ({"match": [{"query_params": {"q": {"prefix": "a"}}}], "route": HTTPBIN}, "query_params.q: must be exactly one of {exact: v} or {regex: v}"),
+        ({"match": [{"query_params": {}}], "route": HTTPBIN}, "http[0].match[0].query_params: must map names to {exact|regex: value}"),
+        ({"match": [{"without_headers": {"X-A": {"exact": "1"}}}], "route": HTTPBIN}, "without_headers.X-A: header names must be lower case"),
+        ({"match": [{"authority": "a.example.com"}], "route": HTTPBIN}, "http[0].match[0].authority: must be a mapping"),
+        ({"match": [{"ignore_uri_case": True}], "route": HTTPBIN}, "http[0].match[0].ignore_uri_case: applies to a URI match"),
+        ({"route": HTTPBIN, "redirecct": {"uri": "/"}}, "http[0].redirecct: unknown option"),
+    ],
+)
+def test_bad_values_are_refused_with_the_field_named(rule, message):
+    found = problems(rule)
+    assert any(message in p for p in found), found
+    assert all(p.startswith(WHERE) for p in found), found
+
+
+def test_the_reference_defaults_still_render_six_objects():
+    assert len(tm.render(scenario.ingress_routes(), scenario.egress_routes(), SETTINGS)) == 6
+
+
+def explain(rules, request, extra_objects=()):
+    objects = tm.render(with_rules(*rules), [], SETTINGS)
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "httpbin", "namespace": "httpbin"}, "spec": {"ports": [{"port": 8000}]}}
+    base = {"via": "httpbin/httpbin-gateway", "host": "httpbin.example.com"}
+    return routing.explain(routing.MeshIndex([*objects, service, *extra_objects]), dict(base, **request))
+
+
+CORS = {"allow_origins": [{"prefix": "https://app."}], "allow_methods": ["GET"]}
+PREFLIGHT = {"method": "OPTIONS", "path": "/status/200", "headers": {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}}
+
+
+def test_a_preflight_from_an_allowed_origin_is_answered_by_the_proxy():
+    found = explain([{"match": [{"prefix": "/status"}], "route": HTTPBIN, "cors_policy": CORS}], PREFLIGHT)
+    assert found["outcome"] == "cors_preflight"
+    assert found["expected"] == {"status": 200, "error": None, "upstream": False}
+    assert found["cors"] == {"preflight": True, "origin": "https://app.example.com"}
+
+
+@pytest.mark.parametrize(
+    "request_change",
+    [
+        {"headers": {"Origin": "https://other.example.com", "Access-Control-Request-Method": "GET"}},
+        {"headers": {"Origin": "https://app.example.com"}},  # no Access-Control-Request-Method: not a preflight
+        {"method": "GET"},
+    ],
+    ids=["other-origin", "not-a-preflight", "not-options"],
+)
+def test_other_requests_reach_the_service(request_change):
+    found = explain([{"match": [{"prefix": "/status"}], "route": HTTPBIN, "cors_policy": CORS}], dict(PREFLIGHT, **request_change))
+    assert found["outcome"] == "route"
+    assert found["expected"]["upstream"] is True
+
+
+def test_a_fault_abort_answers_before_the_cors_filter():
+    """Istio puts the fault filter before the CORS filter in the HTTP filter chain."""
+    rule = {"match": [{"prefix": "/status"}], "route": HTTPBIN, "cors_policy": CORS, "fault": {"abort": {"status": 503}}}
+    assert explain([rule], PREFLIGHT)["outcome"] == "abort"
+
+
+def test_header_changes_and_mirrors_are_reported():
+    rule = {
+        "route": [{"host": "httpbin", "port": 8000, "headers": {"request": {"remove": ["x-b"]}}}],
+        "headers": {"response": {"set": {"x-a": "1"}}},
+        "mirror": {"host": "httpbin", "port": 8000},
+        "mirror_percentage": 5,
+    }
+    found = explain([rule], {"path": "/anything"})
+    assert found["header_actions"] == ["set response x-a: 1", "remove request x-b (to httpbin)"]
+    assert found["mirror"] == {"host": "httpbin", "percentage": 5}
+    assert any("mirrors 5% of its requests to httpbin" in note for note in found["notes"])
+
+
+def test_query_parameters_and_case_insensitive_uris_are_matched_as_envoy_does():
+    rule = {"match": [{"prefix": "/old", "ignore_uri_case": True, "query_params": {"v": {"exact": "1"}}}], "redirect": {"uri": "/new", "code": 302}}
+    assert explain([rule], {"path": "/OLD/x?v=1"})["redirect"] == {"status": 302, "location": "http://httpbin.example.com/new"}
+    assert explain([rule], {"path": "/old?v=2"})["outcome"] == "no_route"
+    assert explain([rule], {"path": "/old?V=1"})["outcome"] == "no_route"  # parameter names are case-sensitive
+
+
+def lint_codes(rules, extra_objects=()):
+    objects = tm.render(with_rules(*rules), [], SETTINGS)
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "httpbin", "namespace": "httpbin"}, "spec": {"ports": [{"port": 8000}]}}
+    return [(f["severity"], f["code"]) for f in lint.lint([*objects, service, *extra_objects]) if f["object"] == "VirtualService httpbin/httpbin"]
+
+
+def test_lint_reports_a_mirror_to_the_routed_destination():
+    assert lint_codes([{"route": HTTPBIN, "mirror": {"host": "httpbin", "port": 8000}}]) == [("warning", "mirror-same-destination")]
+
+
+def test_lint_reports_a_mirror_to_a_service_that_does_not_exist():
+    assert lint_codes([{"route": HTTPBIN, "mirror": {"host": "httpbin-v2", "port": 8000}}]) == [("error", "mirror-destination-missing")]
+
+
+def test_lint_reports_a_cors_policy_that_never_sees_a_preflight():
+    rule = {"match": [{"prefix": "/api", "method": "GET"}, {"prefix": "/api", "method": "POST"}], "route": HTTPBIN, "cors_policy": CORS}
+    assert lint_codes([rule]) == [("warning", "cors-never-preflighted")]
+    rule["match"].append({"prefix": "/api", "method": "OPTIONS"})
+    assert lint_codes([rule]) == []
+
+
+def test_lint_reports_a_redirect_that_shadows_a_later_rule():
+    codes = lint_codes([{"redirect": {"uri": "/elsewhere"}}, {"match": [{"prefix": "/status"}], "route": HTTPBIN}])
+    assert ("warning", "rule-shadowed") in codes
