@@ -467,7 +467,12 @@ def _apply_action(index, res, rule, vs, client_ns, req):
         authority = red.get("authority") or req["authority"]
         if red.get("port"):
             authority = re.sub(r":\d+$", "", authority) + ":{0}".format(red["port"])
-        location = "{0}://{1}{2}".format(scheme, authority, red.get("uri") or req["path"])
+        # Envoy's path_redirect keeps the request's query unless the new path has one of its own
+        path = red.get("uri") or req["path"]
+        query = req["path"].partition("?")[2]
+        if red.get("uri") and "?" not in red["uri"] and query:
+            path = "{0}?{1}".format(red["uri"], query)
+        location = "{0}://{1}{2}".format(scheme, authority, path)
         res["redirect"] = {"status": code, "location": location}
         return _finish(res, "redirect", "redirect: {0} answers {1} to {2}".format(where, code, location), status=code)
     if rule.get("directResponse") is not None:
@@ -923,7 +928,8 @@ def agreement(explanation, status=None, error_kind=None, headers=None):
 
     ``status`` (int) or ``error_kind`` (a probe error kind) describe the answer; ``headers``
     (lower-case names) tell whether it came from the upstream: Envoy adds
-    ``x-envoy-upstream-service-time`` to routed answers. Returns True, False, or None when
+    ``x-envoy-upstream-service-time`` to routed answers; a redirect's ``location`` must be the
+    predicted one. Returns True, False, or None when
     the prediction is not comparable (unsupported, unknown gateway).
     """
     expected = explanation.get("expected") or {}
@@ -934,6 +940,9 @@ def agreement(explanation, status=None, error_kind=None, headers=None):
     if error_kind is not None:
         return False
     if expected.get("status") is not None:
+        location = (headers or {}).get("location")
+        if explanation.get("redirect") and location is not None and status == expected["status"]:
+            return location == explanation["redirect"]["location"]
         return status == expected["status"]
     if expected.get("upstream"):
         return "x-envoy-upstream-service-time" in (headers or {})

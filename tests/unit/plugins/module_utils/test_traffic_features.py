@@ -206,7 +206,10 @@ def test_header_changes_and_mirrors_are_reported():
 
 def test_query_parameters_and_case_insensitive_uris_are_matched_as_envoy_does():
     rule = {"match": [{"prefix": "/old", "ignore_uri_case": True, "query_params": {"v": {"exact": "1"}}}], "redirect": {"uri": "/new", "code": 302}}
-    assert explain([rule], {"path": "/OLD/x?v=1"})["redirect"] == {"status": 302, "location": "http://httpbin.example.com/new"}
+    # Envoy keeps the request's query in the new location (unless the new path has its own)
+    assert explain([rule], {"path": "/OLD/x?v=1"})["redirect"] == {"status": 302, "location": "http://httpbin.example.com/new?v=1"}
+    rule["redirect"]["uri"] = "/new?from=old"
+    assert explain([rule], {"path": "/old?v=1"})["redirect"]["location"] == "http://httpbin.example.com/new?from=old"
     assert explain([rule], {"path": "/old?v=2"})["outcome"] == "no_route"
     assert explain([rule], {"path": "/old?V=1"})["outcome"] == "no_route"  # parameter names are case-sensitive
 
@@ -235,3 +238,10 @@ def test_lint_reports_a_cors_policy_that_never_sees_a_preflight():
 def test_lint_reports_a_redirect_that_shadows_a_later_rule():
     codes = lint_codes([{"redirect": {"uri": "/elsewhere"}}, {"match": [{"prefix": "/status"}], "route": HTTPBIN}])
     assert ("warning", "rule-shadowed") in codes
+
+
+def test_a_redirect_agrees_only_with_the_predicted_location():
+    found = explain([{"redirect": {"uri": "/new", "code": 302}}], {"path": "/old?v=1"})
+    assert routing.agreement(found, status=302, headers={"location": "http://httpbin.example.com/new?v=1"}) is True
+    assert routing.agreement(found, status=302, headers={"location": "http://httpbin.example.com/new"}) is False
+    assert routing.agreement(found, status=301, headers={"location": "http://httpbin.example.com/new?v=1"}) is False
