@@ -152,6 +152,27 @@ options:
           - For the explanation of a failure, the Istio Gateway the probe passes through,
             C(namespace/name). Defaults to O(explain.via).
         type: str
+      share:
+        description:
+          - Check a share of the answers instead of each one, for what applies to a percentage
+            of requests (a fault, a weighted split) - an attempt sends O(probes[].share.samples)
+            requests one after the other and passes when the fraction of answers that meet
+            O(probes[].expect) lies from O(probes[].share.min) to O(probes[].share.max).
+          - Retries and O(consecutive_successes) count such attempts.
+        type: dict
+        suboptions:
+          samples:
+            description: Requests of one attempt (1 to 1000).
+            type: int
+            required: true
+          min:
+            description: Lowest fraction (0 to 1) of answers that must meet the expectations.
+            type: float
+            default: 0.0
+          max:
+            description: Highest fraction (0 to 1) of answers that may meet the expectations.
+            type: float
+            default: 1.0
       expect:
         description:
           - What makes an attempt pass. Without it, any 2xx status passes.
@@ -469,6 +490,16 @@ EXAMPLES = r"""
         host: blocked.example.org
         expect:
           error: [refused, reset]
+
+- name: A fault that aborts half of the requests, within 40 to 60 percent of 200
+  meshops.istio.route_verify:
+    address: 127.0.0.1:80
+    probes:
+      - host: httpbin.example.com
+        path: /anything/flaky
+        share: {samples: 200, min: 0.4, max: 0.6}
+        expect:
+          status: 503
 """
 
 RETURN = r"""
@@ -565,6 +596,11 @@ probes:
       description: The expectations as given.
       type: dict
       sample: {"status": 200}
+    share:
+      description: With O(probes[].share), the last attempt's batch - requests sent, answers that met the expectations, their fraction.
+      type: dict
+      returned: for probes with O(probes[].share)
+      sample: {"samples": 200, "matched": 97, "fraction": 0.485}
     explanation:
       description:
         - Static explanation of the failing request (see M(meshops.istio.route_explain)), with

@@ -30,7 +30,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.probe.expect import 
     evaluate,
     parse_expect,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.probe.spec import PROBE_KEYS, SETTINGS_DEFAULTS, TLS_KEYS
+from ansible_collections.meshops.istio.plugins.module_utils.probe.spec import PROBE_KEYS, SETTINGS_DEFAULTS, SHARE_SAMPLES_LIMIT, TLS_KEYS
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -233,6 +233,7 @@ def _prepare_one(raw, index, defaults, settings, errors):
     except ExpectationError as exc:
         errors.append(str(exc))
         expect = None
+    share = _check_share(raw.get("share"), where, errors)
     via = raw.get("via", defaults.get("via"))
     if len(errors) > n_errors:
         return None
@@ -243,6 +244,7 @@ def _prepare_one(raw, index, defaults, settings, errors):
         "index": index,
         "expect": expect,
         "expect_spec": raw.get("expect") or {},
+        "share": share,
         "via": via,
         "request": {
             "scheme": scheme,
@@ -263,6 +265,68 @@ def _prepare_one(raw, index, defaults, settings, errors):
             "explicit_address": explicit_address,
         },
     }
+
+
+def _check_share(share, where, errors):
+    """``{samples, min, max}``: a bounded batch and a fraction range; None without one."""
+    if share is None:
+        return None
+    if not isinstance(share, dict):
+        errors.append("{0}: share must be a mapping {{samples, min, max}}".format(where))
+        return None
+    samples = share.get("samples")
+    low = share.get("min", 0.0) if share.get("min") is not None else 0.0
+    high = share.get("max", 1.0) if share.get("max") is not None else 1.0
+    if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= SHARE_SAMPLES_LIMIT:
+        errors.append("{0}: share.samples must be an integer from 1 to {1}, got {2!r}".format(where, SHARE_SAMPLES_LIMIT, samples))
+        return None
+    for key, value in (("min", low), ("max", high)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            errors.append("{0}: share.{1} must be a fraction from 0 to 1, got {2!r}".format(where, key, value))
+            return None
+    if low > high:
+        errors.append("{0}: share.min {1} is above share.max {2}".format(where, low, high))
+        return None
+    return {"samples": samples, "min": float(low), "max": float(high)}
+
+
+def _attempt(probe, attempt_req, deadline, clock):
+    """One attempt: a request, or with ``share`` a batch of requests; (outcome, failures, share result)."""
+    share = probe.get("share")
+    if share is None:
+        outcome = probe_http.perform(attempt_req)
+        return outcome, evaluate(probe["expect"], outcome), None
+    matched = sent = 0
+    outcome = None
+    while sent < share["samples"] and (sent == 0 or clock() < deadline):
+        outcome = probe_http.perform(attempt_req)
+        sent += 1
+        if not evaluate(probe["expect"], outcome):
+            matched += 1
+    fraction = float(matched) / sent
+    result = {"samples": sent, "matched": matched, "fraction": round(fraction, 4)}
+    failures = []
+    if sent < share["samples"]:
+        failures.append(
+            {
+                "expectation": "share",
+                "expected": share["samples"],
+                "actual": sent,
+                "message": "only {0} of {1} samples sent before the timeout".format(sent, share["samples"]),
+            }
+        )
+    elif not share["min"] <= fraction <= share["max"]:
+        failures.append(
+            {
+                "expectation": "share",
+                "expected": "{0}-{1}".format(share["min"], share["max"]),
+                "actual": result["fraction"],
+                "message": "{0} of {1} answers met the expectations ({2:.1%}), expected {3:.1%} to {4:.1%}".format(
+                    matched, sent, fraction, share["min"], share["max"]
+                ),
+            }
+        )
+    return outcome, failures, result
 
 
 def prepare(probes, defaults=None, settings=None):
@@ -334,6 +398,7 @@ def run_probe(probe, settings, deadline, clock=time.monotonic, sleep=time.sleep)
     first_success = None
     outcome = None
     failures = []
+    share = None
     timed_out = False
     while attempts < max_attempts:
         if attempts and clock() >= deadline:
@@ -344,8 +409,7 @@ def run_probe(probe, settings, deadline, clock=time.monotonic, sleep=time.sleep)
         remaining = deadline - clock()
         if 0 < remaining < req["timeout"]:
             attempt_req = dict(req, timeout=remaining)
-        outcome = probe_http.perform(attempt_req)
-        failures = evaluate(probe["expect"], outcome)
+        outcome, failures, share = _attempt(probe, attempt_req, deadline, clock)
         if not failures:
             streak += 1
             if first_success is None:
@@ -385,6 +449,8 @@ def run_probe(probe, settings, deadline, clock=time.monotonic, sleep=time.sleep)
         "failed_expectations": [] if passed else failures,
         "expect": probe["expect_spec"],
     }
+    if share is not None:
+        result["share"] = share
     result.update(_public_outcome(outcome))
     return result
 

@@ -52,6 +52,15 @@ EXPECT_OPTIONS = dict(
     error=dict(type="list", elements="str", choices=list(ERROR_CHOICES)),
 )
 
+# A probe that sends a batch of requests and checks the share of answers meeting ``expect``
+# (a fault or a split that applies to a percentage of the requests).
+SHARE_OPTIONS = dict(
+    samples=dict(type="int", required=True),
+    min=dict(type="float", default=0.0),
+    max=dict(type="float", default=1.0),
+)
+SHARE_SAMPLES_LIMIT = 1000
+
 PROBE_OPTIONS = dict(
     name=dict(type="str"),
     url=dict(type="str"),
@@ -66,6 +75,7 @@ PROBE_OPTIONS = dict(
     tls=dict(type="dict", options=PROBE_TLS_OPTIONS),
     timeout=dict(type="float"),
     via=dict(type="str"),
+    share=dict(type="dict", options=SHARE_OPTIONS),
     expect=dict(type="dict", options=EXPECT_OPTIONS),
 )
 

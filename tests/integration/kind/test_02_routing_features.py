@@ -35,6 +35,7 @@ ROUTE = dict(
         {"name": "teapot", "match": [{"exact": "/teapot"}], "direct_response": {"status": 418, "body": "short and stout"}},
         {"name": "aborted", "match": [{"prefix": "/anything/aborted"}], "fault": {"abort": {"status": 503}}, "route": HTTPBIN},
         {"name": "slow", "match": [{"prefix": "/anything/slow"}], "fault": {"delay": {"fixed": "1s"}}, "route": HTTPBIN},
+        {"name": "flaky", "match": [{"prefix": "/anything/flaky"}], "fault": {"abort": {"status": 503, "percentage": 50}}, "route": HTTPBIN},
         {
             "name": "decorated",
             "match": [{"prefix": "/anything/decorated", "without_headers": {"x-plain": {"exact": "1"}}}],
@@ -63,6 +64,14 @@ PROBES = [
     {"name": "direct response", "host": HOST, "path": "/teapot", "expect": {"status": 418, "body_contains": ["short and stout"], "headers_absent": [UPSTREAM]}},
     {"name": "fault abort", "host": HOST, "path": "/anything/aborted", "expect": {"status": 503, "headers_absent": [UPSTREAM]}},
     {"name": "fault delay", "host": HOST, "path": "/anything/slow", "expect": {"status": 200, "min_latency": 1.0}},
+    {
+        # 50 % of 200 requests aborted: outside 35-65 % by chance about once in 100000 runs
+        "name": "fault abort of half the requests",
+        "host": HOST,
+        "path": "/anything/flaky",
+        "share": {"samples": 200, "min": 0.35, "max": 0.65},
+        "expect": {"status": 503, "headers_absent": [UPSTREAM]},
+    },
     {
         "name": "header changes",
         "host": HOST,
@@ -141,6 +150,7 @@ def test_every_feature_answers_as_explained(cluster, features):
         "direct response": "direct_response",
         "fault abort": "abort",
         "fault delay": "route",
+        "fault abort of half the requests": "route",
         "header changes": "route",
         "without_headers": "no_route",
         "CORS preflight, allowed origin": "cors_preflight",
@@ -154,8 +164,12 @@ def test_every_feature_answers_as_explained(cluster, features):
         "set response x-destination: httpbin (to httpbin)",
     ]
     # and each prediction agrees with what the gateway answered
-    answers = {p["name"]: p for p in result["probes"]}
-    verdicts = {name: routing.agreement(e, status=answers[name]["status"], headers=answers[name]["headers"]) for name, e in predicted.items()}
+    assert any("aborts 50.0% of requests with 503" in note for note in predicted["fault abort of half the requests"]["notes"])
+    # a share of the requests is not one answer: the batch's fraction was checked above
+    shares = {p["name"]: p["share"] for p in result["probes"] if "share" in p}
+    assert 0.35 <= shares["fault abort of half the requests"]["fraction"] <= 0.65, shares
+    answers = {p["name"]: p for p in result["probes"] if "share" not in p}
+    verdicts = {name: routing.agreement(predicted[name], status=a["status"], headers=a["headers"]) for name, a in answers.items()}
     assert all(verdicts.values()), verdicts
 
 
