@@ -11,6 +11,7 @@ from tests.helpers import REPO, run_playbook, task_results
 INVENTORY = str(cache.kind_inventory())
 KUBECONFIG = cache.kubeconfig("meshops")
 INGRESS = "127.0.0.1:" + os.environ.get("MESHOPS_INGRESS_HTTP_PORT", "80")
+INGRESS_HTTPS = "127.0.0.1:" + os.environ.get("MESHOPS_INGRESS_HTTPS_PORT", "443")
 
 
 def kind_env():
