@@ -145,6 +145,18 @@ ROLE_OPTIONS = {
     "traffic": TRAFFIC_OPTIONS,
     "verify": VERIFY_OPTIONS,
 }
+# The variables of the collection's playbooks (site, upgrade, rollback, remove_scenario,
+# uninstall) that are no role's: batches, where an upgrade stops, full checks. Checked with the
+# roles' inputs (problems("playbook", ...)), offered by the AWX surveys (docs/awx/).
+PLAYBOOK_OPTIONS = dict(
+    meshops_target=dict(type="str", default="clusters"),
+    meshops_serial=dict(type="raw"),
+    meshops_max_fail_percentage=dict(type="int", default=0),
+    meshops_full_checks=dict(type="bool", default=False),
+    meshops_upgrade_until=dict(type="str", choices=["canary", "promote", "cleanup"], default="cleanup"),
+    meshops_upgrade_rollback=dict(type="bool", default=True),
+)
+
 # Variables with a role's prefix that are not options (set by the collection itself).
 _NOT_OPTIONS = {"verify": ("verify_ingress_result",)}
 
@@ -348,13 +360,37 @@ def _verify(problems, inputs, context):
 _CHECKS = {"control_plane": _control_plane, "gateways": _gateways, "httpbin": _httpbin, "traffic": _traffic, "verify": _verify}
 
 
+def _playbook(problems, inputs):
+    """The playbooks' own variables (``PLAYBOOK_OPTIONS``); unknown ones are not looked for."""
+    for name, option in PLAYBOOK_OPTIONS.items():
+        value = inputs.get(name)
+        if value is None or common.convertible(value, option.get("type", "str")):
+            continue
+        common.check_value(problems, name, None, value, option)
+    serial = inputs.get("meshops_serial")
+    if serial is not None:
+        text = str(serial).strip()
+        number = text[:-1] if text.endswith("%") else text
+        if isinstance(serial, bool) or not number.isdigit() or int(number) < 1 or (text.endswith("%") and int(number) > 100):
+            problems.add("meshops_serial", None, "%s must be a number of clusters (1 or more) or a percentage (1%% to 100%%)" % show(serial))
+    fail = inputs.get("meshops_max_fail_percentage")
+    if common.is_int(fail) and not 0 <= fail <= 100:
+        problems.add("meshops_max_fail_percentage", None, "%s must be from 0 to 100" % show(fail))
+
+
 def problems(role, inputs, context=None):
-    """Every problem of one role's inputs (``{variable: value}``), each prefixed with the role."""
-    if role not in ROLE_OPTIONS:
-        raise ValueError("unknown role %r (one of %s)" % (role, ", ".join(ROLES)))
+    """Every problem of one role's inputs (``{variable: value}``), each prefixed with the role.
+
+    ``role`` ``playbook`` checks the playbooks' own variables (``PLAYBOOK_OPTIONS``).
+    """
+    if role not in ROLE_OPTIONS and role != "playbook":
+        raise ValueError("unknown role %r (one of %s, or playbook)" % (role, ", ".join(ROLES)))
     found = common.Problems()
     if not isinstance(inputs, dict):
         return ["%s: the inputs must be a mapping of variables" % role]
-    _structure(found, role, inputs)
-    _CHECKS[role](found, inputs, context or {})
+    if role == "playbook":
+        _playbook(found, inputs)
+    else:
+        _structure(found, role, inputs)
+        _CHECKS[role](found, inputs, context or {})
     return ["%s: %s" % (role, message) for message in found.messages]

@@ -91,3 +91,31 @@ def test_extra_vars_given_as_strings_are_accepted_like_ansible_does():
     assert problems("verify", verify_egress="false", verify_retries="5") == []
     assert problems("httpbin", httpbin_replicas="2") == []
     assert problems("verify", verify_egress="perhaps") == ["verify: verify_egress: must be true or false, got a string 'perhaps'"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"meshops_serial": "0"}, "playbook: meshops_serial: '0' must be a number of clusters (1 or more) or a percentage (1% to 100%)"),
+        ({"meshops_serial": "150%"}, "playbook: meshops_serial: '150%' must be a number of clusters"),
+        ({"meshops_serial": "two"}, "playbook: meshops_serial: 'two' must be a number of clusters"),
+        ({"meshops_upgrade_until": "promte"}, "playbook: meshops_upgrade_until: 'promte' is not one of canary, promote, cleanup"),
+        ({"meshops_max_fail_percentage": 150}, "playbook: meshops_max_fail_percentage: 150 must be from 0 to 100"),
+        ({"meshops_full_checks": "maybe"}, "playbook: meshops_full_checks: must be true or false, got a string 'maybe'"),
+    ],
+)
+def test_the_playbooks_own_variables_are_checked(values, message):
+    found = inputs.problems("playbook", values)
+    assert any(p.startswith(message) for p in found), found
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"meshops_serial": 2, "meshops_upgrade_until": "canary"},
+        {"meshops_serial": "25%", "meshops_max_fail_percentage": "10", "meshops_full_checks": "true", "meshops_upgrade_rollback": False},
+        {"meshops_kubeconfig": "/k", "meshops_serial": None},
+    ],
+)
+def test_good_playbook_variables_pass(values):
+    assert inputs.problems("playbook", values) == []
