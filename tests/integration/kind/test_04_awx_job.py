@@ -24,7 +24,7 @@ HOST = "kind-meshops"
 
 @pytest.fixture(name="credential", scope="module")
 def fixture_credential(cluster):
-    credential = credential_of(cluster.env, cluster.kubectl)
+    credential = credential_of(cluster.kubectl)
     yield credential
     cluster.kubectl("delete", "-f", str(REPO / "docs" / "awx" / "rbac.yml"), "--ignore-not-found", check=False)
 
