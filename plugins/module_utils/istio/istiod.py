@@ -111,51 +111,55 @@ class IstiodProbe(object):
 
     def check(self, name):
         """(passed, what the cluster answered, final): ``final`` when no retry can change a failure."""
-        if name == "established":
-            resource = self._resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-            waiting = []
-            for crd in self.crds:
-                try:
-                    live = resource.get(name=crd).to_dict()
-                except DynamicApiError as exc:
-                    if api_status(exc) != 404:
-                        raise
-                    waiting.append("%s does not exist" % crd)
-                    continue
-                conditions = (live.get("status") or {}).get("conditions") or []
-                if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-                    waiting.append("%s is not Established yet" % crd)
-            return not waiting, "; ".join(waiting) or "established", False
-        if name == "available":
-            resource = self._resource("apps/v1", "Deployment")
-            try:
-                live = resource.get(name=self.deployment, namespace=self.namespace).to_dict()
-            except DynamicApiError as exc:
-                if api_status(exc) != 404:
-                    raise
-                live = None
-            passed, why = _available(live)
-            return passed, why, False
-        if name in ("rejects_invalid", "accepts_valid"):
-            valid = name == "accepts_valid"
-            try:
-                self._create_dry_run(probe_gateway(self.namespace, self.rev_label, valid))
-            except DynamicApiError as exc:
-                message = api_message(exc)
-                if valid:
-                    # a webhook that denies a valid Gateway will deny it again: no retry helps
-                    return False, message, DENIED in message
-                return DENIED in message, message, False
-            return valid, "accepted (a webhook that does not answer yet fails open)" if not valid else "accepted", False
-        if name == "injects":
-            try:
-                pod = self._create_dry_run(probe_pod(self.namespace, self.rev_label))
-            except DynamicApiError as exc:
-                return False, api_message(exc), False
-            spec = pod.get("spec") or {}
-            names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
-            return "istio-proxy" in names, "containers: %s" % ", ".join(n for n in names if n), False
-        raise ValueError("unknown check %r" % name)
+        return getattr(self, "_check_" + name)()
+
+    def _check_established(self):
+        resource = self._resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        waiting = []
+        for crd in self.crds:
+            live = self._read(resource, crd, None)
+            if live is None:
+                waiting.append("%s does not exist" % crd)
+            elif not any(c.get("type") == "Established" and c.get("status") == "True" for c in (live.get("status") or {}).get("conditions") or []):
+                waiting.append("%s is not Established yet" % crd)
+        return not waiting, "; ".join(waiting) or "established", False
+
+    def _check_available(self):
+        passed, why = _available(self._read(self._resource("apps/v1", "Deployment"), self.deployment, self.namespace))
+        return passed, why, False
+
+    def _check_rejects_invalid(self):
+        try:
+            self._create_dry_run(probe_gateway(self.namespace, self.rev_label, valid=False))
+        except DynamicApiError as exc:
+            return DENIED in api_message(exc), api_message(exc), False
+        return False, "accepted (a webhook that does not answer yet fails open)", False
+
+    def _check_accepts_valid(self):
+        try:
+            self._create_dry_run(probe_gateway(self.namespace, self.rev_label, valid=True))
+        except DynamicApiError as exc:
+            # a webhook that denies a valid Gateway will deny it again: no retry helps
+            return False, api_message(exc), DENIED in api_message(exc)
+        return True, "accepted", False
+
+    def _check_injects(self):
+        try:
+            pod = self._create_dry_run(probe_pod(self.namespace, self.rev_label))
+        except DynamicApiError as exc:
+            return False, api_message(exc), False
+        spec = pod.get("spec") or {}
+        names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+        return "istio-proxy" in names, "containers: %s" % ", ".join(n for n in names if n), False
+
+    @staticmethod
+    def _read(resource, name, namespace):
+        try:
+            return resource.get(name=name, namespace=namespace).to_dict()
+        except DynamicApiError as exc:
+            if api_status(exc) != 404:
+                raise
+            return None
 
     def run(self, timeout, delay):
         """Run the checks in order, each retried until the one deadline; the per-check results."""

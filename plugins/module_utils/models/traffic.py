@@ -320,28 +320,34 @@ def _validate_header_value(problems, where, field, value):
         problems.add(where, field, "%s: a literal %% is written %%%%, a variable %%NAME%% (Envoy's header value syntax)" % show(value))
 
 
+def _header_operations(ops):
+    """(operation, header name, value or None, field suffix) of one side's set/add/remove."""
+    for op in ("set", "add"):
+        values = ops.get(op)
+        for name, value in values.items() if isinstance(values, dict) else ():
+            yield op, name, value, "%s.%s" % (op, name)
+    removed = ops.get("remove")
+    for name in removed if isinstance(removed, list) else ():
+        yield "remove", name, None, "remove"
+
+
 def _validate_headers(problems, where, field, headers):
     """Header manipulation of a rule or a destination: request and response set/add/remove."""
     if not isinstance(headers, dict):
         return
-    if not any(isinstance(headers.get(side), dict) and any(headers[side].get(op) for op in HEADER_OPERATIONS_OPTIONS) for side in HEADERS_OPTIONS):
+    sides = dict((side, headers[side]) for side in HEADERS_OPTIONS if isinstance(headers.get(side), dict))
+    if not any(ops.get(op) for ops in sides.values() for op in HEADER_OPERATIONS_OPTIONS):
         problems.add(where, field, "must set, add or remove at least one request or response header")
-    for side in HEADERS_OPTIONS:
-        ops = headers.get(side)
-        if not isinstance(ops, dict):
-            continue
-        for op in HEADER_OPERATIONS_OPTIONS:
-            value = ops.get(op)
-            names = value if op == "remove" and isinstance(value, list) else (list(value) if op != "remove" and isinstance(value, dict) else [])
-            for name in names:
-                sub = "%s.%s.%s.%s" % (field, side, op, name) if op != "remove" else "%s.%s.remove" % (field, side)
-                if not isinstance(name, str) or not vocab.HEADER_NAME.match(name):
-                    problems.add(where, sub, "%s: header names must be lower case HTTP tokens (no ':' pseudo-headers)" % show(name))
-                elif name == "host":
-                    hint = "use rewrite.authority" if side == "request" and op != "remove" else "Istio refuses it"
-                    problems.add(where, sub, "the Host header cannot be changed here: %s" % hint)
-                elif op != "remove":
-                    _validate_header_value(problems, where, sub, value[name])
+    for side, ops in sides.items():
+        for op, name, value, suffix in _header_operations(ops):
+            sub = "%s.%s.%s" % (field, side, suffix)
+            if not isinstance(name, str) or not vocab.HEADER_NAME.match(name):
+                problems.add(where, sub, "%s: header names must be lower case HTTP tokens (no ':' pseudo-headers)" % show(name))
+            elif name == "host":
+                hint = "use rewrite.authority" if side == "request" and op != "remove" else "Istio refuses it"
+                problems.add(where, sub, "the Host header cannot be changed here: %s" % hint)
+            elif op != "remove":
+                _validate_header_value(problems, where, sub, value)
 
 
 def _check_percentage(problems, where, field, value):
