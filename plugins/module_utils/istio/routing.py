@@ -482,11 +482,11 @@ def _apply_action(index, res, rule, vs, client_ns, req):
     if rule.get("route") and rule.get("corsPolicy") and _cors_preflight_allowed(rule["corsPolicy"], req):
         # Envoy's CORS filter runs after the fault filter (Istio's filter order) and before the
         # router, and answers the preflight of an allowed origin itself
-        res["cors"] = {"preflight": True, "origin": _request_header(req, "origin")}
+        res["cors"] = {"preflight": True, "origin": req["headers"].get("origin")}
         return _finish(
             res,
             "cors_preflight",
-            "CORS preflight: {0} allows origin {1}: the gateway answers 200 itself".format(where, _request_header(req, "origin")),
+            "CORS preflight: {0} allows origin {1}: the gateway answers 200 itself".format(where, req["headers"].get("origin")),
             status=200,
         )
     routes = rule.get("route") or []
@@ -532,17 +532,11 @@ def _apply_action(index, res, rule, vs, client_ns, req):
     return _finish(res, "route", text, upstream=True)
 
 
-def _request_header(req, name):
-    for key, value in (req.get("headers") or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 def _cors_preflight_allowed(policy, req):
-    """A preflight request (OPTIONS with Origin and Access-Control-Request-Method) from an allowed origin."""
-    origin = _request_header(req, "origin")
-    if req.get("method") != "OPTIONS" or not origin or not _request_header(req, "access-control-request-method"):
+    """A preflight request (OPTIONS with Origin and Access-Control-Request-Method) from an allowed
+    origin; ``req`` is normalized (lower-case header names)."""
+    origin = req["headers"].get("origin")
+    if req.get("method") != "OPTIONS" or not origin or not req["headers"].get("access-control-request-method"):
         return False
     return any(string_match(allowed, origin, "corsPolicy.allowOrigins") for allowed in policy.get("allowOrigins") or [])
 

@@ -169,6 +169,11 @@ def _structure(problems, role, inputs):
         if name.startswith(prefix):
             close = difflib.get_close_matches(name, list(options), n=1)
             problems.add(name, None, "unknown variable of the %s role%s" % (role, " (did you mean %s?)" % close[0] if close else ""))
+    _check_values(problems, options, inputs)
+
+
+def _check_values(problems, options, inputs):
+    """Types, choices and nested options of the variables given (None: not given)."""
     for name, option in options.items():
         if inputs.get(name) is None:
             continue
@@ -362,11 +367,7 @@ _CHECKS = {"control_plane": _control_plane, "gateways": _gateways, "httpbin": _h
 
 def _playbook(problems, inputs):
     """The playbooks' own variables (``PLAYBOOK_OPTIONS``); unknown ones are not looked for."""
-    for name, option in PLAYBOOK_OPTIONS.items():
-        value = inputs.get(name)
-        if value is None or common.convertible(value, option.get("type", "str")):
-            continue
-        common.check_value(problems, name, None, value, option)
+    _check_values(problems, PLAYBOOK_OPTIONS, inputs)
     serial = inputs.get("meshops_serial")
     if serial is not None:
         text = str(serial).strip()

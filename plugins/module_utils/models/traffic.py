@@ -104,11 +104,8 @@ FAULT_OPTIONS = dict(
     delay=dict(type="dict", options=FAULT_DELAY_OPTIONS),
     abort=dict(type="dict", options=FAULT_ABORT_OPTIONS),
 )
-MIRROR_OPTIONS = dict(
-    host=dict(type="str", required=True),
-    port=dict(type="int"),
-    subset=dict(type="str"),
-)
+# a destination without a weight or header changes: the mirror gets a copy of every request
+MIRROR_OPTIONS = dict((key, DESTINATION_OPTIONS[key]) for key in ("host", "port", "subset"))
 CORS_OPTIONS = dict(
     allow_origins=dict(type="list", elements="dict", required=True),
     allow_methods=dict(type="list", elements="str"),
@@ -458,14 +455,7 @@ def _validate_rule(problems, where, field, rule):
     _validate_fault(problems, where, "%s.fault" % field, rule.get("fault"))
     _validate_headers(problems, where, "%s.headers" % field, rule.get("headers"))
     _validate_cors(problems, where, "%s.cors_policy" % field, rule.get("cors_policy"))
-    if isinstance(rule.get("mirror"), dict):
-        mirror = rule["mirror"]
-        if isinstance(mirror.get("host"), str):
-            common.check_host(problems, where, "%s.mirror.host" % field, mirror["host"])
-        if common.is_int(mirror.get("port")):
-            common.check_port(problems, where, "%s.mirror.port" % field, mirror["port"])
-        if isinstance(mirror.get("subset"), str):
-            common.check_name(problems, where, "%s.mirror.subset" % field, mirror["subset"], label=True)
+    _validate_destination(problems, where, "%s.mirror" % field, rule.get("mirror"))
     if rule.get("mirror_percentage") is not None:
         if rule.get("mirror") is None:
             problems.add(where, "%s.mirror_percentage" % field, "needs a mirror")

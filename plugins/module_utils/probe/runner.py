@@ -30,7 +30,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.probe.expect import 
     evaluate,
     parse_expect,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.probe.spec import PROBE_KEYS, SETTINGS_DEFAULTS, SHARE_SAMPLES_LIMIT, TLS_KEYS
+from ansible_collections.meshops.istio.plugins.module_utils.probe.spec import PROBE_KEYS, SETTINGS_DEFAULTS, SHARE_OPTIONS, SHARE_SAMPLES_LIMIT, TLS_KEYS
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -275,8 +275,7 @@ def _check_share(share, where, errors):
         errors.append("{0}: share must be a mapping {{samples, min, max}}".format(where))
         return None
     samples = share.get("samples")
-    low = share.get("min", 0.0) if share.get("min") is not None else 0.0
-    high = share.get("max", 1.0) if share.get("max") is not None else 1.0
+    low, high = (SHARE_OPTIONS[key]["default"] if share.get(key) is None else share[key] for key in ("min", "max"))
     if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= SHARE_SAMPLES_LIMIT:
         errors.append("{0}: share.samples must be an integer from 1 to {1}, got {2!r}".format(where, SHARE_SAMPLES_LIMIT, samples))
         return None

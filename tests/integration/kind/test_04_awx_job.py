@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from meshops_dev.awx import AwxJobs, credential_of
 from tests.helpers import REPO, run_playbook
 from tests.integration.kind import probes
-from tests.support.awx import AwxJobs, credential_of
 from tests.support.kind import INVENTORY
 
 pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
