@@ -1,8 +1,8 @@
-"""Jobs run the way AWX runs them on an execution node (for tests/integration/kind/test_04_awx_job.py
-and tools/bench/awx_job.py): a private data directory laid out as AWX lays it, streamed through ``ansible-runner transmit | ansible-runner worker | ansible-runner
-process`` (the receptor path), with the credential of an "OpenShift or Kubernetes API Bearer
-Token" injected as AWX injects it (``K8S_AUTH_*`` in the job's environment, the CA as a file of
-the job) and no kubeconfig anywhere.
+"""Jobs run the way AWX runs them on an execution node (for the AWX kind test and
+tools/bench/awx_job.py): a private data directory laid out as AWX lays it, streamed through
+``ansible-runner transmit | ansible-runner worker | ansible-runner process`` (the receptor path),
+with the credential of an "OpenShift or Kubernetes API Bearer Token" injected as AWX injects it
+(``K8S_AUTH_*`` in the job's environment, the CA as a file of the job) and no kubeconfig anywhere.
 
 - ``project/``: the repository without .git (what a project sync checks out);
 - ``requirements_collections/``: meshops.istio built and installed from the project, as the
