@@ -22,6 +22,14 @@ def traffic_manifests(ingress_routes, egress_routes=None, settings=None):
         raise AnsibleFilterError("invalid traffic routes:\n%s" % "\n".join(exc.errors)) from None
 
 
+def traffic_credentials(credentials, settings=None, default_namespace="istio-system"):
+    """The Secrets of valid TLS credentials; fails naming the fields (never the values) otherwise."""
+    errors = traffic_model.validate_credentials(credentials, default_namespace)
+    if errors:
+        raise AnsibleFilterError("invalid TLS credentials:\n%s" % "\n".join(errors))
+    return traffic_model.render_credentials(credentials, settings, default_namespace)
+
+
 def traffic_namespaces(objects):
     """Namespaces rendered objects live in or route to (cluster-local FQDN destinations)."""
     return traffic_model.referenced_namespaces(objects or [])
@@ -31,4 +39,4 @@ class FilterModule:
     """meshops.istio traffic filters."""
 
     def filters(self):
-        return {"traffic_manifests": traffic_manifests, "traffic_namespaces": traffic_namespaces}
+        return {"traffic_manifests": traffic_manifests, "traffic_credentials": traffic_credentials, "traffic_namespaces": traffic_namespaces}

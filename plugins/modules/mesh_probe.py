@@ -25,6 +25,11 @@ description:
     O(requests[].through) selects (for example the egress gateway); every request carries a
     unique user agent, and the module reads those pods' logs until the marker appears. This
     proves that the traffic left the mesh through the egress gateway, not around it.
+  - An C(https://) request is TLS from the client to the external host, which the egress
+    gateway passes on by SNI without reading it (TLS passthrough), so it cannot show the user
+    agent; the module then looks for a new access log line, written after the request was sent,
+    with the URL's host as the requested server name (SNI) and an upstream cluster to that host
+    (C(outbound|443||edition.cnn.com)).
   - A request with O(requests[].blocked=true) must be refused (no 2xx or 3xx answer), as with
     C(outboundTrafficPolicy=REGISTRY_ONLY) for a host without a ServiceEntry.
   - Sends requests, changes nothing on the cluster; in check mode nothing is sent.
@@ -86,6 +91,13 @@ options:
         description: The request must be refused (no 2xx or 3xx answer).
         type: bool
         default: false
+      ca_cert:
+        description:
+          - PEM certificate(s) of the CA that must have signed the server certificate of an
+            C(https://) URL (the text, not a path; it is written to a temporary file in the
+            client container, which then needs a shell and C(mktemp)). Without it, curl
+            verifies against the container's system CAs.
+        type: str
       through:
         description: Pods whose access log must show the request (for example the egress gateway).
         type: dict
@@ -130,6 +142,14 @@ EXAMPLES = r"""
         through: {namespace: istio-system, selector: istio=egressgateway}
       - url: http://unregistered.example.com/
         blocked: true
+
+- name: HTTPS to the external host passes through the egress gateway by SNI (TLS passthrough)
+  meshops.istio.mesh_probe:
+    client: {namespace: httpbin, selector: app=meshops-curl, container: curl}
+    requests:
+      - url: https://edition.cnn.com/get
+        ca_cert: "{{ lookup('ansible.builtin.file', 'pki/ca.pem') }}"
+        through: {namespace: istio-system, selector: istio=egressgateway}
 """
 
 RETURN = r"""
@@ -207,6 +227,7 @@ def argument_spec():
                 url=dict(type="str", required=True),
                 status=dict(type="list", elements="int", default=[200]),
                 blocked=dict(type="bool", default=False),
+                ca_cert=dict(type="str"),
                 through=dict(
                     type="dict",
                     options=dict(
@@ -223,6 +244,27 @@ def argument_spec():
         log_timeout=dict(type="int", default=30),
     )
     return spec
+
+
+def _tls_host(url):
+    """The host of an https:// URL (the SNI curl sends), else None."""
+    match = re.match(r"(?i)https://([^/:?#]+)", url)
+    return match.group(1).lower() if match else None
+
+
+def _tls_log_line(line, host):
+    """An access log line of a TLS connection passed on by SNI to ``host``: the requested server
+    name and an upstream cluster of that host (``outbound|443||edition.cnn.com``)."""
+    fields = line.split()
+    return host in fields and any(re.match(r"outbound\|\d+\|[^|]*\|%s$" % re.escape(host), f) for f in fields)
+
+
+def _stamped(line):
+    """(sortable kubelet time, line) of a log line read with timestamps: RFC 3339 with its fraction
+    padded to nanoseconds, so that two times compare as strings."""
+    stamp, _sep, text = line.partition(" ")
+    head, dot, frac = stamp.rstrip("Z").partition(".")
+    return "%s.%s" % (head, (frac if dot else "").ljust(9, "0")), text
 
 
 def passes(request, status):
@@ -248,7 +290,7 @@ class MeshProbe(object):
             self.fail("no ready pod %s in namespace %s to send the requests from" % (client["selector"], client["namespace"]))
         return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")[-1]["metadata"]["name"]
 
-    def curl(self, pod, url, marker):
+    def curl(self, pod, url, marker, ca_cert=None):
         client = self.params["client"]
         command = [
             "curl",
@@ -263,20 +305,34 @@ class MeshProbe(object):
             "MESHOPS_STATUS=%{http_code}\\n",
             url,
         ]
+        if ca_cert:
+            # the CA as a file in the client container: curl takes --cacert from a file only
+            script = 'f=$(mktemp) && printf "%s" "$1" > "$f" && shift && curl --cacert "$f" "$@"; rc=$?; rm -f "$f"; exit $rc'
+            command = ["sh", "-c", script, "sh", ca_cert, *command[1:]]
         output = k8s_pods.exec_in(self.api, client["namespace"], pod, client["container"], command, timeout=self.params["request_timeout"] + 20)
         match = _STATUS.search(output or "")
         status = int(match.group(1)) if match else 0
         return status, _STATUS.sub("", output or "").strip()
 
-    def seen(self, through, marker):
-        """(pod, line) of the first access log line carrying the marker, waiting up to log_timeout."""
+    def log_lines(self, through):
+        """(pod name, [(kubelet time, line)]) of the recent access log of each pod of ``through``."""
+        since = max(60, self.params["log_timeout"] * 4)
+        for pod in k8s_pods.live_pods(self.objects.list("v1", "Pod", through["selector"], namespace=through["namespace"])):
+            name = pod["metadata"]["name"]
+            text = k8s_pods.logs(self.api, through["namespace"], name, through["container"], since_seconds=since, timestamps=True)
+            yield name, [_stamped(line) for line in (text or "").splitlines()]
+
+    def log_marks(self, through):
+        """The time of each pod's newest log line before a request: lines after it are new."""
+        return dict((name, max([stamp for stamp, _line in lines] or [""])) for name, lines in self.log_lines(through))
+
+    def seen(self, through, found, marks=None):
+        """(pod, line) of the first access log line ``found`` accepts (newer than ``marks``), waiting up to log_timeout."""
         deadline = time.monotonic() + self.params["log_timeout"]
         while True:
-            for pod in k8s_pods.live_pods(self.objects.list("v1", "Pod", through["selector"], namespace=through["namespace"])):
-                name = pod["metadata"]["name"]
-                text = k8s_pods.logs(self.api, through["namespace"], name, through["container"], since_seconds=max(60, self.params["log_timeout"] * 4))
-                for line in (text or "").splitlines():
-                    if marker in line:
+            for name, lines in self.log_lines(through):
+                for stamp, line in lines:
+                    if (marks is None or stamp > marks.get(name, "")) and found(line):
                         return "%s/%s" % (through["namespace"], name), line
             if time.monotonic() >= deadline:
                 return None, None
@@ -294,10 +350,12 @@ class MeshProbe(object):
         for index, request in enumerate(requests):
             marker = "meshops-probe/%d/%d" % (stamp, index)
             result = {"url": request["url"], "marker": marker, "attempts": 0, "status": 0, "passed": False, "error": ""}
+            sni_host = _tls_host(request["url"])
+            marks = self.log_marks(request["through"]) if sni_host and request.get("through") else None
             for attempt in range(self.params["retries"] + 1):
                 result["attempts"] = attempt + 1
                 try:
-                    result["status"], result["error"] = self.curl(pod, request["url"], marker)
+                    result["status"], result["error"] = self.curl(pod, request["url"], marker, request.get("ca_cert"))
                 except Exception as exc:  # pylint: disable=broad-except
                     result["status"], result["error"] = 0, "exec failed: %s" % exc
                 if passes(request, result["status"]):
@@ -306,7 +364,10 @@ class MeshProbe(object):
                 if attempt < self.params["retries"]:
                     time.sleep(self.params["delay"])
             if result["passed"] and request.get("through"):
-                where, line = self.seen(request["through"], marker)
+                if sni_host:
+                    where, line = self.seen(request["through"], lambda text, host=sni_host: _tls_log_line(text, host), marks)
+                else:
+                    where, line = self.seen(request["through"], lambda text, mark=marker: mark in text)
                 result["seen_in"], result["log_line"] = where, line
                 if where is None:
                     result["passed"] = False

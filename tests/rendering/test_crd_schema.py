@@ -35,6 +35,22 @@ INVENTORIES = {
         [],
         dict(SETTINGS, namespace="bookinfo"),
     ),
+    "egress-tls": (
+        [],
+        [
+            dict(
+                scenario.egress_routes()[0],
+                egress_gateway={"passthrough_port": 443},
+            ),
+            {
+                "name": "api",
+                "host": "api.partner.example",
+                "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}, {"number": 8443, "name": "tls", "protocol": "TLS"}],
+                "egress_gateway": {"originate_tls": {"port": 8443, "mode": "MUTUAL", "credential_name": "partner-client", "sni": "api.partner.example"}},
+            },
+        ],
+        SETTINGS,
+    ),
     "egress-direct-and-redirect": (
         [{"name": "plain", "hosts": ["*.example.com"], "gateway": {"name": "gw", "https_redirect": True}, "http": [{"route": [{"host": "web"}]}]}],
         [

@@ -15,9 +15,10 @@ Tarballs are cached under ``$MESHOPS_CACHE/images/``; nothing is rebuilt while t
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
-from . import cache, engine, gobuild, images, progress
+from . import cache, engine, errors, gobuild, images, progress
 from .addresses import KIND_NETWORK
 
 GO_HTTPBIN_VERSION = gobuild.pinned("apps", "github.com/mccutchen/go-httpbin/v2")
@@ -126,3 +127,53 @@ def external_host_up(name: str = EXTERNAL_CONTAINER, aliases: tuple[str, ...] = 
 
 def external_host_down(name: str = EXTERNAL_CONTAINER) -> None:
     progress.quiet(["docker", "rm", "-f", name], env=engine.docker_env())
+
+
+# the TLS side of the external host: a second go-httpbin in the first one's network namespace
+EXTERNAL_TLS_CONTAINER = "meshops-edition-cnn-tls"
+
+
+def external_tls_up(cert_dir: Path, port: int = 443, name: str = EXTERNAL_TLS_CONTAINER, host: str = EXTERNAL_CONTAINER) -> None:
+    """go-httpbin serving HTTPS on ``port`` with ``cert_dir``/tls.crt and tls.key, in the network
+    namespace of the external host's container: the same address and DNS aliases, so
+    edition.cnn.com answers plain HTTP on 80 and TLS on ``port`` (the egress TLS tests make the
+    certificate with a CA of their own). Replaces a container of that name."""
+    image = OFFICIAL_GO_HTTPBIN_IMAGE if cache.official_images() else GO_HTTPBIN_IMAGE
+    with progress.step(f"external host TLS on port {port} ({name})"):
+        images.docker_quiet("rm", "-f", name)
+        images.docker(
+            "create",
+            "--name",
+            name,
+            "--network",
+            f"container:{host}",
+            "--label",
+            "meshops.role=external-host",
+            image,
+            "-port",
+            str(port),
+            "-https-cert-file",
+            "/certs/tls.crt",
+            "-https-key-file",
+            "/certs/tls.key",
+            desc=f"creating {name}",
+        )
+        # copied in, not mounted, and readable by the image's unprivileged user (a test's
+        # temporary directory is private to root)
+        with tempfile.TemporaryDirectory(prefix="meshops-tls-") as tmp:
+            staged = Path(tmp)
+            staged.chmod(0o755)
+            for file in ("tls.crt", "tls.key"):
+                (staged / file).write_bytes((cert_dir / file).read_bytes())
+                (staged / file).chmod(0o644)
+            images.docker("cp", f"{staged}/.", f"{name}:/certs", desc="copying the certificate")
+        images.docker("start", name, desc=f"starting {name}")
+        time.sleep(0.5)
+        state = images.docker_quiet("inspect", "--format", "{{.State.Running}}", name)
+        if state.stdout.strip() != "true":
+            logs = images.docker_quiet("logs", name)
+            raise errors.DevError(f"{name} stopped right after it started: {(logs.stdout + logs.stderr).strip()[-500:]}")
+
+
+def external_tls_down(name: str = EXTERNAL_TLS_CONTAINER) -> None:
+    external_host_down(name)

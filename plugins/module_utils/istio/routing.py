@@ -29,6 +29,10 @@ The model follows Istio's documented semantics for HTTP traffic:
   with weights; destination hosts resolved relative to the VirtualService namespace and
   checked against Services/ServiceEntries (port) and DestinationRules (subset).
 
+* TLS from a sidecar (the client speaks TLS to an HTTPS or TLS port): the ``tls`` rules of
+  the mesh's VirtualService, matched by SNI (``sniHosts``), port, gateways and source, else
+  the default route; the connection is passed on, never terminated.
+
 Anything outside this model (delegation, TLS passthrough and TCP servers, Sidecar and
 EnvoyFilter resources, regex constructs RE2 lacks, match fields Istio added later ...)
 makes the prediction ``unsupported`` with the reason: the model never guesses.
@@ -82,6 +86,10 @@ PASSIVE_RULE_KEYS = (
     "corsPolicy",
 )
 ACTION_KEYS = ("match", "route", "redirect", "directResponse", "fault")
+# The match fields of a VirtualService's ``tls`` rules the model knows (destinationSubnets is not).
+TLS_MATCH_KEYS = ("sniHosts", "port", "gateways", "sourceNamespace", "sourceLabels")
+# Ports whose connections a sidecar routes by SNI.
+TLS_PROTOCOLS = ("HTTPS", "TLS")
 # The request the explainer takes, as an Ansible argument spec: route_explain's ``requests``
 # option and every adapter (route_verify's explanations) derive from it.
 REQUEST_OPTIONS = dict(
@@ -378,6 +386,7 @@ def _new_result(req):
         "unsupported": [],
         "notes": [],
         "text": None,
+        "tls_passed_on": False,
     }
 
 
@@ -845,8 +854,6 @@ def _explain_mesh(index, req, res):
     if host.count(".") == 1:
         candidates.append("{0}.svc.{1}".format(host, index.domain))
     port = req["port"] or (443 if req["scheme"] == "https" else 80)
-    if req["scheme"] == "https":
-        return _unsupported(res, "HTTPS originated by the client is TLS traffic for the sidecar (TLS routes are not modelled)")
     reg = None
     fqdn = candidates[0]
     for candidate in candidates:
@@ -861,7 +868,7 @@ def _explain_mesh(index, req, res):
     if reg is None or port not in [p["number"] for p in reg["ports"]]:
         if reg is None and not index.namespace_known(fqdn):
             return _unsupported(res, "no Services of the namespace of {0} were given".format(fqdn))
-        if reg is None and chosen and port == 80:
+        if reg is None and chosen and port == 80 and req["scheme"] == "http":
             # Istio applies VirtualServices for hosts outside the registry on port 80 only, in
             # the sidecars' HTTP route table for port 80, which exists when a Service has it.
             if not _has_http_port(index, 80):
@@ -875,9 +882,24 @@ def _explain_mesh(index, req, res):
             return _finish(res, "no_route", "no route: " + "; ".join(outcome), status=404)
         why = "{0} is not in the registry".format(fqdn) if reg is None else "{0} does not declare port {1}".format(index.oid(reg["object"]), port)
         if req["outbound_traffic_policy"] == "REGISTRY_ONLY":
+            if req["scheme"] == "https":
+                return _finish(
+                    res,
+                    "blocked",
+                    "blocked: {0} and outboundTrafficPolicy is REGISTRY_ONLY: the sidecar closes the TLS connection".format(why),
+                    error=["reset", "tls"],
+                )
             return _finish(res, "blocked", "blocked: {0} and outboundTrafficPolicy is REGISTRY_ONLY: the sidecar answers 502".format(why), status=502)
+        if req["scheme"] == "https":
+            res["tls_passed_on"] = True
         return _finish(res, "passthrough", "passthrough: {0}; ALLOW_ANY sends it to the original destination".format(why), upstream=True)
     protocol = next(p for p in reg["ports"] if p["number"] == port)["protocol"]
+    if req["scheme"] == "https":
+        if protocol not in TLS_PROTOCOLS:
+            return _unsupported(
+                res, "{0} port {1} is {2}: a TLS client on a port that is not TLS or HTTPS is not modelled".format(index.oid(reg["object"]), port, protocol)
+            )
+        return _explain_mesh_tls(index, req, res, reg, fqdn, port, chosen)
     if protocol in ("HTTPS", "TLS", "TCP", "MONGO", "REDIS", "MYSQL"):
         return _unsupported(res, "{0} port {1} is {2} (only HTTP ports are modelled for mesh traffic)".format(index.oid(reg["object"]), port, protocol))
     if protocol == "UNKNOWN":
@@ -895,6 +917,73 @@ def _explain_mesh(index, req, res):
     if isinstance(outcome, dict):
         return outcome
     return _finish(res, "no_route", "no route: " + "; ".join(outcome), status=404)
+
+
+def _tls_route(index, vs, sni, ctx):
+    """(rule index, match index, rule) of the first ``tls`` rule of ``vs`` that takes a connection
+    with this SNI on this proxy and port; None when none does. Raises Unknown."""
+    for i, rule in enumerate((vs.get("spec") or {}).get("tls") or []):
+        for j, m in enumerate(rule.get("match") or []):
+            unknown = sorted(set(m) - set(TLS_MATCH_KEYS))
+            if unknown:
+                raise Unknown("{0} tls rule {1} match {2}: field(s) {3} not modelled".format(index.oid(vs), i, j, ", ".join(unknown)))
+            plain = dict((k, v) for k, v in m.items() if k != "sniHosts")
+            try:
+                applies = route_applies(plain, ctx)
+            except Unknown as exc:
+                raise Unknown("{0} tls rule {1} match {2}: {3}".format(index.oid(vs), i, j, exc)) from exc
+            if applies and any(host_matches(index.resolve(h, ctx["vs_ns"]), sni) for h in m.get("sniHosts") or []):
+                return i, j, rule
+    return None
+
+
+def _explain_mesh_tls(index, req, res, reg, fqdn, port, chosen):
+    """A TLS connection from a sidecar (the client speaks TLS itself): the ``tls`` rules of the
+    VirtualService bound to the mesh for the host, matched by SNI and port, else the default
+    route to the host (Istio's TLS routes: sniHosts, port, gateways, sourceNamespace,
+    sourceLabels; the connection is passed on, never terminated)."""
+    src = req["source_namespace"]
+    sni = (req["sni"] or req["host"]).lower()
+    res["server"]["protocols"] = ["TLS"]
+    # the answer comes from the far end of an encrypted connection: no proxy header in it
+    res["tls_passed_on"] = True
+    if chosen:
+        vs = chosen[0]
+        ctx = {"index": index, "port": port, "source_namespace": src, "source_labels": req["source_labels"], "vs_ns": index.ns(vs), "gateway": "mesh"}
+        try:
+            hit = _tls_route(index, vs, sni, ctx)
+        except Unknown as exc:
+            return _unsupported(res, str(exc))
+        if hit is not None:
+            i, j, rule = hit
+            res["virtual_service"] = index.oid(vs)
+            res["rule"], res["match"], res["rule_name"] = i, j, rule.get("name")
+            dests = []
+            for route in rule.get("route") or []:
+                info = resolve_destination(index, route.get("destination"), index.ns(vs), src)
+                info["weight"] = int(route.get("weight") if route.get("weight") is not None else (100 if len(rule["route"]) == 1 else 0))
+                dests.append(info)
+            res["destinations"] = dests
+            target = ", ".join("{0}:{1}{2}".format(d["host"], d["port"], " subset {0}".format(d["subset"]) if d["subset"] else "") for d in dests)
+            broken = [d for d in dests if d["weight"] > 0 and d["problems"]]
+            text = "TLS route: {0} tls rule {1} matches SNI {2} on port {3} -> {4}".format(index.oid(vs), i, sni, port, target)
+            if broken and len(broken) == len([d for d in dests if d["weight"] > 0]):
+                return _finish(
+                    res,
+                    "no_upstream",
+                    "{0}; but {1}: the connection is closed".format(text, "; ".join(p for d in broken for p in d["problems"])),
+                    error=["reset", "tls"],
+                )
+            return _finish(res, "tls_route", text + " (passed on without terminating TLS)", upstream=True)
+    dest = resolve_destination(index, {"host": fqdn, "port": {"number": port}}, src, src)
+    dest["weight"] = 100
+    res["destinations"] = [dest]
+    return _finish(
+        res,
+        "default_route",
+        "default route: no TLS route for SNI {0} on port {1}; passed on to {2} port {1}".format(sni, port, index.oid(reg["object"])),
+        upstream=True,
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -938,6 +1027,8 @@ def agreement(explanation, status=None, error_kind=None, headers=None):
         if explanation.get("redirect") and location is not None and status == expected["status"]:
             return location == explanation["redirect"]["location"]
         return status == expected["status"]
+    if expected.get("upstream") and explanation.get("tls_passed_on"):
+        return True  # any answer: Envoy passed the TLS connection on without reading it
     if expected.get("upstream"):
         return "x-envoy-upstream-service-time" in (headers or {})
     return None

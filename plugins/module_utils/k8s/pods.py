@@ -124,9 +124,12 @@ def exec_in(k8s_client, namespace, pod, container, command, timeout=30):
     )
 
 
-def logs(k8s_client, namespace, pod, container, since_seconds=None, tail_lines=None):
+def logs(k8s_client, namespace, pod, container, since_seconds=None, tail_lines=None, timestamps=False):
+    """A container's log; with ``timestamps`` each line starts with the kubelet's RFC 3339 time."""
     api = core_api(k8s_client)
     kwargs = {"container": container}
+    if timestamps:
+        kwargs["timestamps"] = True
     if since_seconds:
         kwargs["since_seconds"] = int(since_seconds)
     if tail_lines:

@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import re
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
 from ansible_collections.meshops.istio.plugins.module_utils.models import common, gateways, traffic, upgrade
@@ -108,6 +109,7 @@ TRAFFIC_OPTIONS = dict(
     traffic_egress_gateway_port=dict(type="int"),
     traffic_lint=dict(type="bool"),
     traffic_prune=dict(type="bool"),
+    traffic_tls_credentials=dict(type="list", elements="dict", options=traffic.CREDENTIAL_OPTIONS),
 )
 
 VERIFY_OPTIONS = dict(
@@ -128,6 +130,16 @@ VERIFY_OPTIONS = dict(
     verify_egress_status=dict(type="list", elements="int"),
     verify_egress_gateway=dict(type="str"),
     verify_blocked_hosts=dict(type="list", elements="str"),
+    verify_egress_requests=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            url=dict(type="str", required=True),
+            status=dict(type="list", elements="int"),
+            ca_cert=dict(type="str"),
+            through_egress_gateway=dict(type="bool"),
+        ),
+    ),
     verify_client=dict(
         type="dict",
         options=dict(
@@ -309,6 +321,7 @@ def _traffic(problems, inputs, context):
         if get(name) and settings.get(wanted + "_gateway") is None:
             problems.add(name, None, "%s is not a gateway of gateways_list" % show(get(name)))
     problems.messages.extend(traffic.validate(get("traffic_ingress_routes"), get("traffic_egress_routes"), settings))
+    problems.messages.extend(traffic.validate_credentials(get("traffic_tls_credentials"), context.get("gateways_namespace") or "istio-system"))
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -345,6 +358,14 @@ def _verify(problems, inputs, context):
     for index, host in enumerate(get("verify_blocked_hosts") or []):
         if isinstance(host, str):
             common.check_host(problems, "verify_blocked_hosts[%d]" % index, None, host, allow_wildcard=False)
+    for index, request in enumerate(get("verify_egress_requests") or []):
+        url = request.get("url") if isinstance(request, dict) else None
+        if isinstance(url, str) and not re.match(r"(?i)^https?://[^/?#]+", url):
+            problems.add("verify_egress_requests[%d]" % index, "url", "%s must be an http:// or https:// URL" % show(url))
+        statuses = request.get("status") if isinstance(request, dict) else None
+        for sindex, status in enumerate(statuses if isinstance(statuses, list) else []):
+            if common.is_int(status) and not 100 <= status <= 599:
+                problems.add("verify_egress_requests[%d]" % index, "status[%d]" % sindex, "%s is not an HTTP status (100-599)" % show(status))
     client = get("verify_client")
     if isinstance(client, dict):
         if isinstance(client.get("namespace"), str):

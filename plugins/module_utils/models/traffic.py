@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import re
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
@@ -157,6 +158,14 @@ EGRESS_PORT_OPTIONS = dict(
     name=dict(type="str", required=True),
     protocol=dict(type="str", required=True, choices=list(SERVICE_ENTRY_PROTOCOLS)),
 )
+# TLS the egress gateway originates towards the external host (Istio's "egress gateway with TLS
+# origination" task): a DestinationRule for the host's TLS port, seen by the gateway's pods only.
+EGRESS_TLS_ORIGINATION_OPTIONS = dict(
+    port=dict(type="int", required=True),
+    mode=dict(type="str", choices=list(TLS_MODES), default="SIMPLE"),
+    credential_name=dict(type="str"),
+    sni=dict(type="str"),
+)
 EGRESS_GATEWAY_OPTIONS = dict(
     enabled=dict(type="bool", default=True),
     name=dict(type="str"),
@@ -164,7 +173,11 @@ EGRESS_GATEWAY_OPTIONS = dict(
     service=dict(type="str"),
     port=dict(type="int"),
     route_port=dict(type="int"),
+    passthrough_port=dict(type="int"),
+    originate_tls=dict(type="dict", options=EGRESS_TLS_ORIGINATION_OPTIONS),
 )
+# Protocols of a ServiceEntry port that carry TLS (routed by SNI, or the target of TLS origination).
+TLS_PORT_PROTOCOLS = ("TLS", "HTTPS")
 EGRESS_ROUTE_OPTIONS = dict(
     name=dict(type="str", required=True),
     namespace=dict(type="str"),
@@ -173,6 +186,15 @@ EGRESS_ROUTE_OPTIONS = dict(
     resolution=dict(type="str", choices=list(RESOLUTIONS), default="DNS"),
     location=dict(type="str", choices=list(LOCATIONS)),
     egress_gateway=dict(type="raw"),
+)
+# TLS credentials the role keeps as Secrets in a gateway's namespace, for the HTTPS servers of
+# ingress routes (gateway.tls.credential_name) and for TLS origination (originate_tls).
+CREDENTIAL_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    cert=dict(type="str", no_log=True),
+    key=dict(type="str", no_log=True),
+    ca_cert=dict(type="str", no_log=False),
 )
 # The gateways the routes use, as the role passes them (see models.gateways.identity).
 GATEWAY_IDENTITY_OPTIONS = dict(
@@ -565,8 +587,13 @@ def _check_gateway_sharing(problems, where, field, gateway, route_name, seen):
         )
     if previous is None:
         seen["gateways"][key] = dict(gateway, route=route_name)
-    # Istio keeps one server per port of a gateway workload: two Gateway objects that put the
-    # same port of the same pods under different protocols leave one of them dead.
+    _check_workload_port(problems, where, "%s.protocol" % field, gateway, route_name, seen)
+
+
+def _check_workload_port(problems, where, field, gateway, route_name, seen):
+    """Istio keeps one server per port of a gateway workload: two Gateway objects that put the
+    same port of the same pods under different protocols leave one of them dead."""
+    key = (gateway["namespace"], gateway["name"])
     workload = _selector_key(gateway["selector"])
     if workload is None or not common.is_int(gateway["port"]):
         return
@@ -577,7 +604,7 @@ def _check_gateway_sharing(problems, where, field, gateway, route_name, seen):
     elif other["gateway"] != key and other["protocol"] != gateway["protocol"]:
         problems.add(
             where,
-            "%s.protocol" % field,
+            field,
             "port %d of the gateway pods %s is %s here but %s in Gateway %s/%s (route %s); Istio keeps only one of them and the other "
             "route never answers: use another port or the same protocol"
             % (gateway["port"], gateway["selector"], gateway["protocol"], other["protocol"], other["gateway"][0], other["gateway"][1], other["route"]),
@@ -674,6 +701,9 @@ def _validate_egress_gateway(problems, where, route, settings, seen, numbers, na
         common.check_options(problems, where, "egress_gateway", raw, EGRESS_GATEWAY_OPTIONS)
     gateway = _egress_gateway_of(route, settings)
     if not gateway["enabled"]:
+        for key in ("passthrough_port", "originate_tls"):
+            if isinstance(raw, dict) and raw.get(key) is not None:
+                problems.add(where, "egress_gateway.%s" % key, "needs the egress gateway, which this route disables (enabled: false)")
         return gateway
     if gateway.get("name") is None or gateway.get("service") is None or gateway.get("selector") is None:
         problems.add(
@@ -726,7 +756,68 @@ def _validate_egress_gateway(problems, where, route, settings, seen, numbers, na
             )
         elif previous is None:
             _check_gateway_sharing(problems, where, "egress_gateway", identity, route.get("name"), seen)
+    _validate_egress_tls(problems, where, route, gateway, identity, seen)
     return gateway
+
+
+def _route_port_protocols(route):
+    ports = route.get("ports") if isinstance(route.get("ports"), list) else []
+    return dict((p.get("number"), p.get("protocol")) for p in ports if isinstance(p, dict) and common.is_int(p.get("number")))
+
+
+def _check_tls_port(problems, where, field, number, protocols, what):
+    """``number`` must be one of the route's ports, and one that carries TLS."""
+    if number not in protocols:
+        problems.add(where, field, "%s is not one of the route's ports (%s)" % (show(number), ", ".join(str(n) for n in sorted(protocols)) or "none"))
+        return False
+    if protocols[number] not in TLS_PORT_PROTOCOLS:
+        problems.add(where, field, "port %d is %s in the route's ports; %s needs a TLS or HTTPS port" % (number, protocols[number], what))
+        return False
+    return True
+
+
+def _validate_egress_tls(problems, where, route, gateway, identity, seen):
+    """passthrough_port (the client's TLS through the gateway, routed by SNI) and originate_tls
+    (the mesh speaks HTTP, the gateway speaks TLS to the host)."""
+    protocols = _route_port_protocols(route)
+    host = route.get("host") if isinstance(route.get("host"), str) else ""
+    passthrough = gateway.get("passthrough_port")
+    if common.is_int(passthrough) and common.check_port(problems, where, "egress_gateway.passthrough_port", passthrough):
+        field = "egress_gateway.passthrough_port"
+        if _check_tls_port(problems, where, field, passthrough, protocols, "TLS passthrough (routed by SNI)"):
+            if passthrough == gateway.get("port"):
+                problems.add(
+                    where, field, "port %d is also the gateway's HTTP server port (egress_gateway.port); use the TLS port of the gateway Service" % passthrough
+                )
+            tls_identity = dict(identity, port=passthrough, protocol="TLS", tls={"mode": "PASSTHROUGH"})
+            _check_workload_port(problems, where, field, tls_identity, route.get("name"), seen)
+    origin = gateway.get("originate_tls")
+    if not isinstance(origin, dict):
+        return
+    field = "egress_gateway.originate_tls"
+    port = origin.get("port")
+    port_ok = common.is_int(port) and common.check_port(problems, where, "%s.port" % field, port)
+    if port_ok and _check_tls_port(problems, where, "%s.port" % field, port, protocols, "TLS origination") and port == passthrough:
+        problems.add(
+            where,
+            "%s.port" % field,
+            "port %d also passes the client's TLS through (egress_gateway.passthrough_port): the gateway's connections to %s:%d would "
+            "be encrypted twice; originate TLS on another port of the host or drop one of the two" % (port, host, port),
+        )
+    credential = origin.get("credential_name")
+    if credential is not None:
+        common.check_name(problems, where, "%s.credential_name" % field, credential)
+    elif (origin.get("mode") or "SIMPLE") == "MUTUAL":
+        problems.add(
+            where,
+            "%s.credential_name" % field,
+            "is required with mode MUTUAL: a Secret in the egress gateway's namespace with tls.crt, tls.key and ca.crt (the client certificate)",
+        )
+    sni = origin.get("sni")
+    if isinstance(sni, str):
+        common.check_host(problems, where, "%s.sni" % field, sni, allow_wildcard=False)
+    elif host.startswith("*"):
+        problems.add(where, "%s.sni" % field, "is required when the host is a wildcard (%s): the name the gateway asks the external server for" % host)
 
 
 def _validate_egress(problems, index, route, settings, seen):
@@ -791,6 +882,90 @@ def validate(ingress_routes, egress_routes, settings=None):
     for index, route in enumerate(egress_routes if isinstance(egress_routes, list) else []):
         _validate_egress(problems, index, route, settings, seen)
     return problems.messages
+
+
+# -- TLS credentials -------------------------------------------------------------------------
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+def _pem_key(text):
+    return isinstance(text, str) and re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text) is not None
+
+
+def validate_credentials(credentials, default_namespace):
+    """Problems of ``traffic_tls_credentials``; the messages name fields, never their values."""
+    problems = common.Problems()
+    if credentials is None:
+        return []
+    if not isinstance(credentials, list):
+        problems.add("traffic_tls_credentials", None, "must be a list of credentials, got %s" % common.kind_of(credentials))
+        return problems.messages
+    seen = {}
+    for index, credential in enumerate(credentials):
+        where = common.where("traffic_tls_credentials", index, credential)
+        if isinstance(credential, dict):
+            texts = dict(credential)
+            for field in ("cert", "key", "ca_cert"):  # named, never shown
+                if texts.get(field) is not None and not isinstance(texts[field], str):
+                    problems.add(where, field, "must be a string (PEM text), got %s" % common.kind_of(texts[field]))
+                    texts[field] = None
+            credential = texts  # noqa: PLW2901 - the copy without the values that must not be shown
+        if not common.check_options(problems, where, None, credential, CREDENTIAL_OPTIONS):
+            continue
+        if isinstance(credential.get("name"), str):
+            common.check_name(problems, where, "name", credential["name"])
+        namespace = credential.get("namespace") or default_namespace
+        if isinstance(credential.get("namespace"), str):
+            common.check_namespace(problems, where, "namespace", credential["namespace"])
+        key = (namespace, credential.get("name"))
+        if key in seen:
+            problems.add(where, "name", "Secret %s/%s is already defined by %s" % (key[0], key[1], seen[key]))
+        seen.setdefault(key, where)
+        cert, private, ca = credential.get("cert"), credential.get("key"), credential.get("ca_cert")
+        if cert is None and ca is None:
+            problems.add(where, "cert", "give cert and key (a server or client certificate), ca_cert (a CA to trust), or both")
+        for field, value in (("cert", cert), ("ca_cert", ca)):
+            if isinstance(value, str) and _PEM_CERTIFICATE not in value:
+                problems.add(where, field, "is not a PEM certificate (no %s line)" % _PEM_CERTIFICATE)
+        if cert is not None and private is None:
+            problems.add(where, "key", "is required with cert (the certificate's private key, PEM)")
+        elif private is not None and cert is None:
+            problems.add(where, "cert", "is required with key")
+        elif private is not None and not _pem_key(private):
+            problems.add(where, "key", "is not a PEM private key (no -----BEGIN ... PRIVATE KEY----- line)")
+    return problems.messages
+
+
+def _b64(text):
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def render_credentials(credentials, settings, default_namespace):
+    """Secrets of valid credentials: ``kubernetes.io/tls`` with a certificate (and ``ca.crt`` when
+    given), ``Opaque`` with ``ca.crt`` alone; labelled as owned by the role's instance."""
+    settings = merge_settings(settings)
+    secrets = []
+    for credential in credentials or []:
+        data = {}
+        if credential.get("cert"):
+            data["tls.crt"] = _b64(credential["cert"])
+            data["tls.key"] = _b64(credential["key"])
+        if credential.get("ca_cert"):
+            data["ca.crt"] = _b64(credential["ca_cert"])
+        secrets.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": credential["name"],
+                    "namespace": credential.get("namespace") or default_namespace,
+                    "labels": vocab.owned_labels(settings["instance"]),
+                },
+                "type": "kubernetes.io/tls" if credential.get("cert") else "Opaque",
+                "data": data,
+            }
+        )
+    return secrets
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -916,6 +1091,40 @@ def _render_rule(rule):
     return rendered
 
 
+def _passthrough_rules(host, gateway, subset, port):
+    """TLS routes by SNI: the sidecars send the connection to the egress gateway, which passes it on."""
+    return [
+        {
+            "match": [{"gateways": ["mesh"], "port": port, "sniHosts": [host]}],
+            "route": [{"destination": {"host": gateway["service"], "subset": subset, "port": {"number": port}}, "weight": 100}],
+        },
+        {
+            "match": [{"gateways": [gateway["name"]], "port": port, "sniHosts": [host]}],
+            "route": [{"destination": {"host": host, "port": {"number": port}}, "weight": 100}],
+        },
+    ]
+
+
+def _origination_rule(route, gateway, namespace, settings):
+    """The DestinationRule that makes the egress gateway speak TLS to the host's port; exported to
+    the gateway's namespace only, so sidecars that reach the host directly are not affected."""
+    origin = gateway["originate_tls"]
+    tls = {"mode": origin.get("mode") or "SIMPLE", "sni": origin.get("sni") or route["host"]}
+    if origin.get("credential_name"):
+        tls["credentialName"] = origin["credential_name"]
+    gateway_namespace = vocab.split_service_fqdn(gateway["service"])[1]
+    return {
+        "apiVersion": vocab.API_VERSION,
+        "kind": "DestinationRule",
+        "metadata": _metadata("originate-tls-for-%s" % route["name"], namespace, settings, [route["name"]]),
+        "spec": {
+            "host": route["host"],
+            "exportTo": [gateway_namespace],
+            "trafficPolicy": {"portLevelSettings": [{"port": {"number": origin["port"]}, "tls": tls}]},
+        },
+    }
+
+
 def _gateway_ref(gateway_ns, gateway_name, route_ns):
     return gateway_name if gateway_ns == route_ns else "%s/%s" % (gateway_ns, gateway_name)
 
@@ -986,8 +1195,12 @@ def render(ingress_routes, egress_routes, settings=None):
         if not gateway["enabled"]:
             continue
         route_port = _egress_route_port(route, gateway)
+        origin = gateway.get("originate_tls")
+        passthrough = gateway.get("passthrough_port")
         entry = gateway_entry(namespace, gateway["name"], dict(gateway["selector"]), name)
         add_server(entry, gateway["port"], "http", "HTTP", [route["host"]])
+        if passthrough is not None:
+            add_server(entry, passthrough, "tls", "TLS", [route["host"]], {"mode": "PASSTHROUGH"})
         destinationrules.append(
             {
                 "apiVersion": vocab.API_VERSION,
@@ -1016,12 +1229,16 @@ def render(ingress_routes, egress_routes, settings=None):
                         },
                         {
                             "match": [{"gateways": [gateway["name"]], "port": gateway["port"]}],
-                            "route": [{"destination": {"host": route["host"], "port": {"number": route_port}}, "weight": 100}],
+                            "route": [{"destination": {"host": route["host"], "port": {"number": origin["port"] if origin else route_port}}, "weight": 100}],
                         },
                     ],
                 },
             }
         )
+        if passthrough is not None:
+            virtualservices[-1]["spec"]["tls"] = _passthrough_rules(route["host"], gateway, name, passthrough)
+        if origin is not None:
+            destinationrules.append(_origination_rule(route, gateway, namespace, settings))
 
     rendered_gateways = []
     for (namespace, name), entry in gateways.items():

@@ -1,9 +1,11 @@
 """Ingress HTTPS for real (issue 11): a Gateway server with TLS SIMPLE and one with MUTUAL on the
 kind cluster's ingress gateway, certificates made by the test (a test CA, a server certificate
-per host, a client certificate), the credential Secrets referenced by the data model, and
+per host, a client certificate), the credential Secrets kept by the traffic role
+(traffic_tls_credentials) and referenced by the routes, and
 route_verify checking SNI, the certificate chain and the client certificate."""
 
 import copy
+import json
 
 import pytest
 
@@ -24,13 +26,13 @@ def fixture_pki(tmp_path_factory):
     return Pki(tmp_path_factory.mktemp("pki"), {SIMPLE_HOST: SIMPLE_HOST, MUTUAL_HOST: MUTUAL_HOST})
 
 
-def secret(cluster, name, pki, host, with_client_ca):
+def credential(name, pki, host, with_client_ca):
+    """A TLS credential the traffic role keeps as a Secret in the gateways' namespace."""
     cert, key = pki.servers[host]
-    args = [f"--from-file=tls.crt={cert}", f"--from-file=tls.key={key}"]
+    item = {"name": name, "cert": cert.read_text(), "key": key.read_text()}
     if with_client_ca:  # MUTUAL: the CA of the client certificates the server accepts
-        args.append(f"--from-file=ca.crt={pki.client_ca_path}")
-    manifest = cluster.kubectl("-n", GATEWAY_NAMESPACE, "create", "secret", "generic", name, *args, "--dry-run=client", "-o", "yaml")
-    cluster.kubectl("apply", "-f", "-", input_text=manifest)
+        item["ca_cert"] = pki.client_ca_path.read_text()
+    return item
 
 
 def tls_route(name, host, mode, credential):
@@ -56,15 +58,19 @@ def https_probe(name, host, pki, expect, client="client", sni=None, ca=None):
 
 @pytest.fixture(name="tls_routes", scope="module")
 def fixture_tls_routes(cluster, pki):
-    secret(cluster, "meshops-secure", pki, SIMPLE_HOST, with_client_ca=False)
-    secret(cluster, "meshops-mutual", pki, MUTUAL_HOST, with_client_ca=True)
+    credentials = [credential("meshops-secure", pki, SIMPLE_HOST, with_client_ca=False), credential("meshops-mutual", pki, MUTUAL_HOST, with_client_ca=True)]
     routes = [probes.SEED_ROUTE, tls_route("secure", SIMPLE_HOST, "SIMPLE", "meshops-secure"), tls_route("mutual", MUTUAL_HOST, "MUTUAL", "meshops-mutual")]
-    rc, output = cluster.site({"traffic_ingress_routes": routes, "verify_egress": False}, tags=("traffic", "verify"))
+    rc, output = cluster.site({"traffic_ingress_routes": routes, "traffic_tls_credentials": credentials, "verify_egress": False}, tags=("traffic", "verify"))
     assert rc == 0, recap(output)
+    assert "PRIVATE KEY" not in json.dumps(output)  # the keys never reach the job's output
+    kinds = cluster.kubectl("-n", GATEWAY_NAMESPACE, "get", "secret", "meshops-secure", "meshops-mutual", "-o", "jsonpath={.items[*].type}")
+    assert kinds == "kubernetes.io/tls kubernetes.io/tls", kinds
     yield routes
+    # the credentials left the list: prune deletes their Secrets with the routes' objects
     rc, output = cluster.site({"verify_egress": False, "traffic_prune": True}, tags=("traffic", "verify"))
     assert rc == 0, recap(output)
-    cluster.kubectl("-n", GATEWAY_NAMESPACE, "delete", "secret", "meshops-secure", "meshops-mutual", "--ignore-not-found")
+    left = cluster.kubectl("-n", GATEWAY_NAMESPACE, "get", "secret", "meshops-secure", "meshops-mutual", "--ignore-not-found", "-o", "name")
+    assert left == "", left
 
 
 OK = {"status": 200, "headers": {"server": "istio-envoy"}}

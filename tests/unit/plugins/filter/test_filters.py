@@ -9,9 +9,16 @@ from tests.fixtures import scenario
 
 
 def test_filters_are_registered():
-    assert set(traffic.FilterModule().filters()) == {"traffic_manifests", "traffic_namespaces"}
+    assert set(traffic.FilterModule().filters()) == {"traffic_manifests", "traffic_credentials", "traffic_namespaces"}
     assert set(gateways.FilterModule().filters()) == {"gateway_releases"}
     assert set(inputs.FilterModule().filters()) == {"input_problems", "gateway_identity", "istio_vocab"}
+
+
+def test_traffic_credentials_fail_naming_the_field_not_the_value():
+    with pytest.raises(AnsibleFilterError) as err:
+        traffic.traffic_credentials([{"name": "a", "cert": "-----BEGIN CERTIFICATE-----", "key": "hunter2"}], {}, "istio-system")
+    assert "traffic_tls_credentials[0] (a): key: is not a PEM private key" in str(err.value)
+    assert "hunter2" not in str(err.value)
 
 
 def test_traffic_manifests_and_namespaces():

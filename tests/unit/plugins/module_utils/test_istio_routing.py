@@ -177,10 +177,27 @@ def test_registered_host_still_works_with_registry_only():
     assert result["outcome"] == "route"
 
 
-def test_https_from_the_mesh_is_not_modelled():
+def test_https_from_the_mesh_without_tls_routes_takes_the_default_route():
+    # the reference VirtualService has http rules only: TLS on 443 goes to the ServiceEntry's host
     result = explain(SEED, {"host": "edition.cnn.com", "scheme": "https"})
+    assert result["outcome"] == "default_route"
+    assert result["tls_passed_on"] is True
+    assert result["destinations"][0]["object"] == "ServiceEntry default/cnn"
+
+
+def test_https_to_an_unregistered_host_with_registry_only_is_closed():
+    result = explain(SEED, {"host": "unregistered.example.com", "scheme": "https", "outbound_traffic_policy": "REGISTRY_ONLY"})
+    assert result["outcome"] == "blocked"
+    assert result["expected"]["error"] == ["reset", "tls"]
+
+
+def test_tls_rules_with_unmodelled_matches_are_unsupported():
+    objects = copy.deepcopy(SEED)
+    egress_vs = next(o for o in objects if o["kind"] == "VirtualService" and o["metadata"]["name"] == "direct-cnn-through-egress-gateway")
+    egress_vs["spec"]["tls"] = [{"match": [{"sniHosts": ["edition.cnn.com"], "destinationSubnets": ["10.0.0.0/8"]}], "route": [to("edition.cnn.com", 443)]}]
+    result = explain(objects, {"host": "edition.cnn.com", "scheme": "https"})
     assert result["outcome"] == "unsupported"
-    assert result["unsupported"]
+    assert "destinationSubnets" in result["unsupported"][0]
 
 
 # -- mesh: names and the default route ---------------------------------------------------------------
@@ -685,7 +702,11 @@ def test_agreement_with_an_observed_answer(request_, observed, agrees):
 
 
 def test_agreement_is_unknown_for_unsupported_predictions():
-    explanation = explain(SEED, {"host": "edition.cnn.com", "scheme": "https"})
+    objects = copy.deepcopy(SEED)
+    entry = next(o for o in objects if o["kind"] == "ServiceEntry")
+    entry["spec"]["ports"][1]["protocol"] = "TCP"  # TLS from a client on a TCP port is not modelled
+    explanation = explain(objects, {"host": "edition.cnn.com", "scheme": "https"})
+    assert explanation["outcome"] == "unsupported"
     assert agreement(explanation, status=200) is None
 
 

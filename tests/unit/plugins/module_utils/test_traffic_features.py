@@ -1,6 +1,7 @@
 """The everyday routing features of the data model (issue 11): each one rendered as Istio writes
 it, refused with the field named where Istio (or Envoy) would refuse it, explained and linted."""
 
+import base64
 import copy
 
 import pytest
@@ -245,3 +246,159 @@ def test_a_redirect_agrees_only_with_the_predicted_location():
     assert routing.agreement(found, status=302, headers={"location": "http://httpbin.example.com/new?v=1"}) is True
     assert routing.agreement(found, status=302, headers={"location": "http://httpbin.example.com/new"}) is False
     assert routing.agreement(found, status=301, headers={"location": "http://httpbin.example.com/new?v=1"}) is False
+
+
+# -- egress TLS: passthrough by SNI and origination at the egress gateway ------------------------
+CNN = scenario.egress_routes()[0]
+EGRESS_WHERE = "traffic_egress_routes[0] (cnn): "
+
+
+def egress(**gateway):
+    return [dict(copy.deepcopy(CNN), egress_gateway=gateway)]
+
+
+def egress_objects(**gateway):
+    return dict((o["kind"] + "/" + o["metadata"]["name"], o) for o in tm.render([], egress(**gateway), SETTINGS))
+
+
+def test_passthrough_adds_a_tls_server_and_sni_routes_beside_the_reference_objects():
+    objects = egress_objects(passthrough_port=443)
+    gateway = objects["Gateway/istio-egressgateway"]["spec"]
+    assert gateway["servers"][1] == {"port": {"number": 443, "name": "tls", "protocol": "TLS"}, "hosts": ["edition.cnn.com"], "tls": {"mode": "PASSTHROUGH"}}
+    spec = objects["VirtualService/direct-cnn-through-egress-gateway"]["spec"]
+    service = SETTINGS["egress_gateway"]["service"]
+    assert spec["tls"] == [
+        {
+            "match": [{"gateways": ["mesh"], "port": 443, "sniHosts": ["edition.cnn.com"]}],
+            "route": [{"destination": {"host": service, "subset": "cnn", "port": {"number": 443}}, "weight": 100}],
+        },
+        {
+            "match": [{"gateways": ["istio-egressgateway"], "port": 443, "sniHosts": ["edition.cnn.com"]}],
+            "route": [{"destination": {"host": "edition.cnn.com", "port": {"number": 443}}, "weight": 100}],
+        },
+    ]
+    # the HTTP part stays the reference scenario's
+    seed = dict((o["kind"] + "/" + o["metadata"]["name"], o) for o in tm.render([], [CNN], SETTINGS))
+    assert spec["http"] == seed["VirtualService/direct-cnn-through-egress-gateway"]["spec"]["http"]
+    assert gateway["servers"][0] == seed["Gateway/istio-egressgateway"]["spec"]["servers"][0]
+
+
+def test_origination_sends_the_gateway_to_the_tls_port_with_a_rule_only_the_gateway_sees():
+    objects = egress_objects(originate_tls={"port": 443, "credential_name": "cnn-ca"})
+    http = objects["VirtualService/direct-cnn-through-egress-gateway"]["spec"]["http"]
+    assert http[0]["route"][0]["destination"]["port"] == {"number": 80}  # the mesh still speaks HTTP on 80
+    assert http[1]["route"][0]["destination"] == {"host": "edition.cnn.com", "port": {"number": 443}}
+    rule = objects["DestinationRule/originate-tls-for-cnn"]
+    assert rule["spec"] == {
+        "host": "edition.cnn.com",
+        "exportTo": ["istio-system"],
+        "trafficPolicy": {"portLevelSettings": [{"port": {"number": 443}, "tls": {"mode": "SIMPLE", "sni": "edition.cnn.com", "credentialName": "cnn-ca"}}]},
+    }
+    assert rule["metadata"]["labels"]["meshops.istio/route"] == "cnn"
+
+
+@pytest.mark.parametrize(
+    ("gateway", "message"),
+    [
+        (
+            {"passthrough_port": 80},
+            "egress_gateway.passthrough_port: port 80 is HTTP in the route's ports; TLS passthrough (routed by SNI) needs a TLS or HTTPS port",
+        ),
+        ({"passthrough_port": 8443}, "egress_gateway.passthrough_port: 8443 is not one of the route's ports (80, 443)"),
+        ({"passthrough_port": 70000}, "egress_gateway.passthrough_port: "),
+        ({"originate_tls": {"port": 80}}, "egress_gateway.originate_tls.port: port 80 is HTTP in the route's ports; TLS origination needs a TLS or HTTPS port"),
+        ({"originate_tls": {"credential_name": "x"}}, "egress_gateway.originate_tls.port: is required"),
+        ({"passthrough_port": 443, "originate_tls": {"port": 443}}, "would be encrypted twice"),
+        ({"originate_tls": {"port": 443, "mode": "MUTUAL"}}, "egress_gateway.originate_tls.credential_name: is required with mode MUTUAL"),
+        ({"originate_tls": {"port": 443, "mode": "STRICT"}}, "egress_gateway.originate_tls.mode: 'STRICT' is not one of SIMPLE, MUTUAL"),
+        (
+            {"originate_tls": {"port": 443, "credential_name": "CNN_CA"}},
+            "egress_gateway.originate_tls.credential_name: 'CNN_CA' is not a valid Kubernetes name",
+        ),
+        ({"originate_tls": {"port": 443, "sni": "*.cnn.com"}}, "egress_gateway.originate_tls.sni: '*.cnn.com': wildcards are not allowed here"),
+        ({"originate_tls": {"port": 443, "sni_host": "a"}}, "egress_gateway.originate_tls.sni_host: unknown option"),
+        ({"enabled": False, "passthrough_port": 443}, "egress_gateway.passthrough_port: needs the egress gateway, which this route disables"),
+    ],
+)
+def test_egress_tls_mistakes_are_named(gateway, message):
+    found = tm.validate([], egress(**gateway), SETTINGS)
+    assert any(p.startswith(EGRESS_WHERE) and message in p for p in found), found
+
+
+def test_passthrough_on_the_gateway_http_port_is_refused():
+    route = copy.deepcopy(CNN)
+    route["ports"] = [{"number": 80, "name": "tls", "protocol": "TLS"}, {"number": 8080, "name": "http", "protocol": "HTTP"}]
+    route["egress_gateway"] = {"passthrough_port": 80}
+    found = tm.validate([], [route], SETTINGS)
+    assert any("port 80 is also the gateway's HTTP server port" in p for p in found), found
+
+
+def test_passthrough_port_clashing_with_another_gateway_on_the_same_pods_is_refused():
+    other = {
+        "name": "other",
+        "host": "other.example.com",
+        "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}, {"number": 443, "name": "https", "protocol": "HTTPS"}],
+        "egress_gateway": {"name": "other-egress"},
+    }
+    # the other Gateway object puts port 443 of the same egress pods under HTTP
+    other["egress_gateway"]["port"] = 443
+    found = tm.validate([], [other, *egress(passthrough_port=443)], SETTINGS)
+    assert any("egress_gateway.passthrough_port: port 443 of the gateway pods" in p and "is TLS here but HTTP" in p for p in found), found
+
+
+def test_tls_from_the_mesh_is_explained_by_sni():
+    services = [o for o in scenario.mesh_objects() if o["kind"] == "Service"]
+    objects = tm.render([], egress(passthrough_port=443), SETTINGS) + services
+    result = routing.explain(objects, {"host": "edition.cnn.com", "scheme": "https", "source_namespace": "httpbin"})
+    assert result["outcome"] == "tls_route"
+    assert result["tls_passed_on"] is True
+    assert result["destinations"][0]["host"] == SETTINGS["egress_gateway"]["service"]
+    assert result["destinations"][0]["port"] == 443
+    assert routing.agreement(result, status=200, headers={}) is True
+    assert routing.agreement(result, error_kind="reset") is False
+    # another SNI on the same port: the default route to the ServiceEntry
+    other = routing.explain(objects, {"host": "edition.cnn.com", "sni": "www.cnn.com", "scheme": "https", "source_namespace": "httpbin"})
+    assert other["outcome"] == "default_route"
+
+
+# -- TLS credentials kept as Secrets --------------------------------------------------------------
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n"
+
+
+def test_credentials_become_tls_or_ca_secrets_in_the_gateways_namespace():
+    secrets = tm.render_credentials(
+        [{"name": "secure-cert", "cert": CERT, "key": KEY, "ca_cert": CERT}, {"name": "cnn-ca", "namespace": "egress", "ca_cert": CERT}],
+        SETTINGS,
+        "istio-system",
+    )
+    tls, ca = secrets
+    assert (tls["type"], tls["metadata"]["namespace"], sorted(tls["data"])) == ("kubernetes.io/tls", "istio-system", ["ca.crt", "tls.crt", "tls.key"])
+    assert base64.b64decode(tls["data"]["tls.key"]).decode() == KEY
+    assert (ca["type"], ca["metadata"]["namespace"], sorted(ca["data"])) == ("Opaque", "egress", ["ca.crt"])
+    assert ca["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "meshops.istio", "meshops.istio/instance": "default"}
+
+
+@pytest.mark.parametrize(
+    ("credential", "message"),
+    [
+        ({"name": "a", "cert": CERT}, "traffic_tls_credentials[0] (a): key: is required with cert"),
+        ({"name": "a", "key": KEY}, "traffic_tls_credentials[0] (a): cert: is required with key"),
+        ({"name": "a"}, "traffic_tls_credentials[0] (a): cert: give cert and key"),
+        ({"name": "a", "cert": "not pem", "key": KEY}, "traffic_tls_credentials[0] (a): cert: is not a PEM certificate"),
+        ({"name": "a", "cert": CERT, "key": "secret-key-material"}, "traffic_tls_credentials[0] (a): key: is not a PEM private key"),
+        ({"name": "a", "ca_cert": CERT, "key": ["secret-key-material"], "cert": CERT}, "(a): key: must be a string (PEM text), got a list"),
+        ({"name": "A_b", "ca_cert": CERT}, "traffic_tls_credentials[0] (A_b): name: 'A_b' is not a valid Kubernetes name"),
+        ({"name": "a", "namespace": "Istio", "ca_cert": CERT}, "traffic_tls_credentials[0] (a): namespace: 'Istio' is not a valid Kubernetes name"),
+        ({"name": "a", "ca_cert": CERT, "crt": CERT}, "traffic_tls_credentials[0] (a): crt: unknown option"),
+    ],
+)
+def test_credential_mistakes_are_named_without_their_values(credential, message):
+    found = tm.validate_credentials([credential], "istio-system")
+    assert any(message in p for p in found), found
+    assert not any("secret-key-material" in p for p in found), found
+
+
+def test_a_credential_given_twice_is_refused():
+    found = tm.validate_credentials([{"name": "a", "ca_cert": CERT}, {"name": "a", "namespace": "istio-system", "ca_cert": CERT}], "istio-system")
+    assert found == ["traffic_tls_credentials[1] (a): name: Secret istio-system/a is already defined by traffic_tls_credentials[0] (a)"]
