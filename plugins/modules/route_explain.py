@@ -220,7 +220,7 @@ explanations:
   contains:
     outcome:
       description:
-        - C(route), C(tls_route), C(default_route), C(passthrough), C(redirect), C(https_redirect),
+        - C(route), C(tls_route), C(tcp_route), C(default_route), C(passthrough), C(redirect), C(https_redirect),
           C(direct_response), C(abort), C(cors_preflight), C(no_route), C(no_virtual_host), C(no_server),
           C(tls_no_server), C(protocol_mismatch), C(no_upstream), C(blocked),
           C(unknown_gateway) or C(unsupported).
@@ -279,11 +279,11 @@ explanations:
       description: Set when the proxy answers a CORS preflight itself (the allowed origin).
       type: dict
       sample: {"preflight": true, "origin": "https://app.example.com"}
-    tls_passed_on:
+    opaque:
       description:
-        - The client's TLS connection is passed on without being terminated (a C(tls) rule, or the
-          default route of an HTTPS or TLS port); the answer comes from the far end, without
-          proxy headers.
+        - The connection is passed on without being read (TLS the client speaks itself, or a TCP
+          port; a C(tls) or C(tcp) rule, or the default route of such a port); the answer comes
+          from the far end, without proxy headers.
       type: bool
       sample: false
     notes:

@@ -40,8 +40,19 @@ INVENTORIES = {
         [
             dict(
                 scenario.egress_routes()[0],
+                ports=[*scenario.egress_routes()[0]["ports"], {"number": 9000, "name": "tcp-a", "protocol": "TCP"}],
                 egress_gateway={"passthrough_port": 443},
+                tcp=[
+                    {"port": 9000, "route": [{"host": "edition.cnn.com", "port": 9000, "weight": 90}, {"host": "backup.cnn.com", "port": 9000, "weight": 10}]}
+                ],
             ),
+            {
+                "name": "db",
+                "host": "db.partner.example",
+                "ports": [{"number": 5432, "name": "tcp-pg", "protocol": "TCP"}],
+                "egress_gateway": False,
+                "tcp": [{"port": 5432, "route": [{"host": "db.partner.example", "port": 5432}]}],
+            },
             {
                 "name": "api",
                 "host": "api.partner.example",

@@ -129,50 +129,60 @@ def external_host_down(name: str = EXTERNAL_CONTAINER) -> None:
     progress.quiet(["docker", "rm", "-f", name], env=engine.docker_env())
 
 
-# the TLS side of the external host: a second go-httpbin in the first one's network namespace
+# more listeners of the external host: go-httpbin containers in the first one's network namespace
 EXTERNAL_TLS_CONTAINER = "meshops-edition-cnn-tls"
 
 
-def external_tls_up(cert_dir: Path, port: int = 443, name: str = EXTERNAL_TLS_CONTAINER, host: str = EXTERNAL_CONTAINER) -> None:
-    """go-httpbin serving HTTPS on ``port`` with ``cert_dir``/tls.crt and tls.key, in the network
-    namespace of the external host's container: the same address and DNS aliases, so
-    edition.cnn.com answers plain HTTP on 80 and TLS on ``port`` (the egress TLS tests make the
-    certificate with a CA of their own). Replaces a container of that name."""
+def external_listener_up(name: str, port: int, cert_dir: Path | None = None, prefix: str = "", host: str = EXTERNAL_CONTAINER) -> None:
+    """go-httpbin on ``port`` in the network namespace of the external host's container: the same
+    address and DNS aliases, so edition.cnn.com answers on one more port. With ``cert_dir``
+    (tls.crt and tls.key, made by a test with a CA of its own) it serves HTTPS; with ``prefix``
+    (``/a``) its paths start with it, which tells two listeners apart (the other answers 404).
+    Replaces a container of that name."""
     image = OFFICIAL_GO_HTTPBIN_IMAGE if cache.official_images() else GO_HTTPBIN_IMAGE
-    with progress.step(f"external host TLS on port {port} ({name})"):
+    args = ["-port", str(port)]
+    if prefix:
+        args += ["-prefix", prefix]
+    if cert_dir is not None:
+        args += ["-https-cert-file", "/certs/tls.crt", "-https-key-file", "/certs/tls.key"]
+    with progress.step(f"external host {'TLS' if cert_dir else 'listener'} on port {port} ({name})"):
         images.docker_quiet("rm", "-f", name)
         images.docker(
-            "create",
-            "--name",
-            name,
-            "--network",
-            f"container:{host}",
-            "--label",
-            "meshops.role=external-host",
-            image,
-            "-port",
-            str(port),
-            "-https-cert-file",
-            "/certs/tls.crt",
-            "-https-key-file",
-            "/certs/tls.key",
-            desc=f"creating {name}",
+            "create", "--name", name, "--network", f"container:{host}", "--label", "meshops.role=external-host", image, *args, desc=f"creating {name}"
         )
-        # copied in, not mounted, and readable by the image's unprivileged user (a test's
-        # temporary directory is private to root)
-        with tempfile.TemporaryDirectory(prefix="meshops-tls-") as tmp:
-            staged = Path(tmp)
-            staged.chmod(0o755)
-            for file in ("tls.crt", "tls.key"):
-                (staged / file).write_bytes((cert_dir / file).read_bytes())
-                (staged / file).chmod(0o644)
-            images.docker("cp", f"{staged}/.", f"{name}:/certs", desc="copying the certificate")
+        if cert_dir is not None:
+            # copied in, not mounted, and readable by the image's unprivileged user (a test's
+            # temporary directory is private to root)
+            with tempfile.TemporaryDirectory(prefix="meshops-tls-") as tmp:
+                staged = Path(tmp)
+                staged.chmod(0o755)
+                for file in ("tls.crt", "tls.key"):
+                    (staged / file).write_bytes((cert_dir / file).read_bytes())
+                    (staged / file).chmod(0o644)
+                images.docker("cp", f"{staged}/.", f"{name}:/certs", desc="copying the certificate")
         images.docker("start", name, desc=f"starting {name}")
         time.sleep(0.5)
         state = images.docker_quiet("inspect", "--format", "{{.State.Running}}", name)
         if state.stdout.strip() != "true":
             logs = images.docker_quiet("logs", name)
             raise errors.DevError(f"{name} stopped right after it started: {(logs.stdout + logs.stderr).strip()[-500:]}")
+
+
+def external_listener_down(name: str) -> None:
+    external_host_down(name)
+
+
+def external_listeners_down(host: str = EXTERNAL_CONTAINER) -> None:
+    """Every listener a test left in the external host's network namespace (an interrupted run)."""
+    listed = images.docker_quiet("ps", "-a", "--filter", "label=meshops.role=external-host", "--format", "{{.Names}}")
+    for name in listed.stdout.split():
+        if name != host:
+            external_host_down(name)
+
+
+def external_tls_up(cert_dir: Path, port: int = 443, name: str = EXTERNAL_TLS_CONTAINER) -> None:
+    """The external host's TLS side: HTTPS on ``port`` with ``cert_dir``/tls.crt and tls.key."""
+    external_listener_up(name, port, cert_dir)
 
 
 def external_tls_down(name: str = EXTERNAL_TLS_CONTAINER) -> None:

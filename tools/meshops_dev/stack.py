@@ -102,7 +102,7 @@ def down(keep_engine: bool = False) -> None:
                 progress.warn(f"cluster down skipped: {exc}")
             # the external host leaves the kind network, so the network can go too (its TLS side,
             # left by an interrupted test, first: it lives in the host's network namespace)
-            apps.external_tls_down()
+            apps.external_listeners_down()
             apps.external_host_down()
         if not keep_engine:
             engine.down()

@@ -29,9 +29,10 @@ The model follows Istio's documented semantics for HTTP traffic:
   with weights; destination hosts resolved relative to the VirtualService namespace and
   checked against Services/ServiceEntries (port) and DestinationRules (subset).
 
-* TLS from a sidecar (the client speaks TLS to an HTTPS or TLS port): the ``tls`` rules of
-  the mesh's VirtualService, matched by SNI (``sniHosts``), port, gateways and source, else
-  the default route; the connection is passed on, never terminated.
+* TLS from a sidecar (the client speaks TLS to an HTTPS or TLS port) and opaque TCP (a TCP
+  or MONGO port): the ``tls`` rules of the mesh's VirtualService, matched by SNI
+  (``sniHosts``), port, gateways and source, or its ``tcp`` rules, matched by port, gateways
+  and source; else the default route. The connection is passed on, never read.
 
 Anything outside this model (delegation, TLS passthrough and TCP servers, Sidecar and
 EnvoyFilter resources, regex constructs RE2 lacks, match fields Istio added later ...)
@@ -86,10 +87,12 @@ PASSIVE_RULE_KEYS = (
     "corsPolicy",
 )
 ACTION_KEYS = ("match", "route", "redirect", "directResponse", "fault")
-# The match fields of a VirtualService's ``tls`` rules the model knows (destinationSubnets is not).
-TLS_MATCH_KEYS = ("sniHosts", "port", "gateways", "sourceNamespace", "sourceLabels")
-# Ports whose connections a sidecar routes by SNI.
+# The match fields of a VirtualService's ``tls`` and ``tcp`` rules the model knows
+# (destinationSubnets is not).
+L4_MATCH_KEYS = {"tls": ("sniHosts", "port", "gateways", "sourceNamespace", "sourceLabels"), "tcp": ("port", "gateways", "sourceNamespace", "sourceLabels")}
+# Ports whose connections a sidecar routes by SNI, and those it routes as opaque TCP.
 TLS_PROTOCOLS = ("HTTPS", "TLS")
+TCP_PROTOCOLS = ("TCP", "MONGO")
 # The request the explainer takes, as an Ansible argument spec: route_explain's ``requests``
 # option and every adapter (route_verify's explanations) derive from it.
 REQUEST_OPTIONS = dict(
@@ -386,7 +389,7 @@ def _new_result(req):
         "unsupported": [],
         "notes": [],
         "text": None,
-        "tls_passed_on": False,
+        "opaque": False,
     }
 
 
@@ -891,7 +894,7 @@ def _explain_mesh(index, req, res):
                 )
             return _finish(res, "blocked", "blocked: {0} and outboundTrafficPolicy is REGISTRY_ONLY: the sidecar answers 502".format(why), status=502)
         if req["scheme"] == "https":
-            res["tls_passed_on"] = True
+            res["opaque"] = True
         return _finish(res, "passthrough", "passthrough: {0}; ALLOW_ANY sends it to the original destination".format(why), upstream=True)
     protocol = next(p for p in reg["ports"] if p["number"] == port)["protocol"]
     if req["scheme"] == "https":
@@ -899,7 +902,9 @@ def _explain_mesh(index, req, res):
             return _unsupported(
                 res, "{0} port {1} is {2}: a TLS client on a port that is not TLS or HTTPS is not modelled".format(index.oid(reg["object"]), port, protocol)
             )
-        return _explain_mesh_tls(index, req, res, reg, fqdn, port, chosen)
+        return _explain_mesh_l4(index, req, res, reg, fqdn, port, chosen, "tls")
+    if protocol in TCP_PROTOCOLS:
+        return _explain_mesh_l4(index, req, res, reg, fqdn, port, chosen, "tcp")
     if protocol in ("HTTPS", "TLS", "TCP", "MONGO", "REDIS", "MYSQL"):
         return _unsupported(res, "{0} port {1} is {2} (only HTTP ports are modelled for mesh traffic)".format(index.oid(reg["object"]), port, protocol))
     if protocol == "UNKNOWN":
@@ -919,71 +924,79 @@ def _explain_mesh(index, req, res):
     return _finish(res, "no_route", "no route: " + "; ".join(outcome), status=404)
 
 
-def _tls_route(index, vs, sni, ctx):
-    """(rule index, match index, rule) of the first ``tls`` rule of ``vs`` that takes a connection
-    with this SNI on this proxy and port; None when none does. Raises Unknown."""
-    for i, rule in enumerate((vs.get("spec") or {}).get("tls") or []):
-        for j, m in enumerate(rule.get("match") or []):
-            unknown = sorted(set(m) - set(TLS_MATCH_KEYS))
+def _l4_route(index, vs, section, ctx, sni=None):
+    """(rule index, match index, rule) of the first ``tls`` (by SNI) or ``tcp`` rule of ``vs`` that
+    takes a connection on this proxy and port; None when none does. Raises Unknown."""
+    for i, rule in enumerate((vs.get("spec") or {}).get(section) or []):
+        matches = rule.get("match") or ([] if section == "tls" else [None])
+        for j, m in enumerate(matches):
+            if m is None:  # a tcp rule without match takes every connection
+                return i, None, rule
+            unknown = sorted(set(m) - set(L4_MATCH_KEYS[section]))
             if unknown:
-                raise Unknown("{0} tls rule {1} match {2}: field(s) {3} not modelled".format(index.oid(vs), i, j, ", ".join(unknown)))
+                raise Unknown("{0} {1} rule {2} match {3}: field(s) {4} not modelled".format(index.oid(vs), section, i, j, ", ".join(unknown)))
             plain = dict((k, v) for k, v in m.items() if k != "sniHosts")
             try:
                 applies = route_applies(plain, ctx)
             except Unknown as exc:
-                raise Unknown("{0} tls rule {1} match {2}: {3}".format(index.oid(vs), i, j, exc)) from exc
-            if applies and any(host_matches(index.resolve(h, ctx["vs_ns"]), sni) for h in m.get("sniHosts") or []):
+                raise Unknown("{0} {1} rule {2} match {3}: {4}".format(index.oid(vs), section, i, j, exc)) from exc
+            if applies and (section == "tcp" or any(host_matches(index.resolve(h, ctx["vs_ns"]), sni) for h in m.get("sniHosts") or [])):
                 return i, j, rule
     return None
 
 
-def _explain_mesh_tls(index, req, res, reg, fqdn, port, chosen):
-    """A TLS connection from a sidecar (the client speaks TLS itself): the ``tls`` rules of the
-    VirtualService bound to the mesh for the host, matched by SNI and port, else the default
-    route to the host (Istio's TLS routes: sniHosts, port, gateways, sourceNamespace,
-    sourceLabels; the connection is passed on, never terminated)."""
+def _l4_destinations(index, rule, vs_ns, src):
+    dests = []
+    for route in rule.get("route") or []:
+        info = resolve_destination(index, route.get("destination"), vs_ns, src)
+        info["weight"] = int(route.get("weight") if route.get("weight") is not None else (100 if len(rule["route"]) == 1 else 0))
+        dests.append(info)
+    return dests
+
+
+def _explain_mesh_l4(index, req, res, reg, fqdn, port, chosen, section):
+    """A connection a sidecar passes on without reading it: TLS the client speaks itself
+    (``tls`` rules, matched by SNI and port) or opaque TCP (``tcp`` rules, matched by port);
+    gateways and source are matched as for HTTP. No rule: the default route to the host."""
     src = req["source_namespace"]
     sni = (req["sni"] or req["host"]).lower()
-    res["server"]["protocols"] = ["TLS"]
-    # the answer comes from the far end of an encrypted connection: no proxy header in it
-    res["tls_passed_on"] = True
-    if chosen:
-        vs = chosen[0]
+    res["server"]["protocols"] = [section.upper()]
+    # the answer comes from the far end of a connection the proxy did not read: no proxy header
+    res["opaque"] = True
+    what = "SNI {0} on port {1}".format(sni, port) if section == "tls" else "port {0}".format(port)
+    hit = None
+    vs = chosen[0] if chosen else None
+    if vs is not None:
         ctx = {"index": index, "port": port, "source_namespace": src, "source_labels": req["source_labels"], "vs_ns": index.ns(vs), "gateway": "mesh"}
         try:
-            hit = _tls_route(index, vs, sni, ctx)
+            hit = _l4_route(index, vs, section, ctx, sni)
         except Unknown as exc:
             return _unsupported(res, str(exc))
-        if hit is not None:
-            i, j, rule = hit
-            res["virtual_service"] = index.oid(vs)
-            res["rule"], res["match"], res["rule_name"] = i, j, rule.get("name")
-            dests = []
-            for route in rule.get("route") or []:
-                info = resolve_destination(index, route.get("destination"), index.ns(vs), src)
-                info["weight"] = int(route.get("weight") if route.get("weight") is not None else (100 if len(rule["route"]) == 1 else 0))
-                dests.append(info)
-            res["destinations"] = dests
-            target = ", ".join("{0}:{1}{2}".format(d["host"], d["port"], " subset {0}".format(d["subset"]) if d["subset"] else "") for d in dests)
-            broken = [d for d in dests if d["weight"] > 0 and d["problems"]]
-            text = "TLS route: {0} tls rule {1} matches SNI {2} on port {3} -> {4}".format(index.oid(vs), i, sni, port, target)
-            if broken and len(broken) == len([d for d in dests if d["weight"] > 0]):
-                return _finish(
-                    res,
-                    "no_upstream",
-                    "{0}; but {1}: the connection is closed".format(text, "; ".join(p for d in broken for p in d["problems"])),
-                    error=["reset", "tls"],
-                )
-            return _finish(res, "tls_route", text + " (passed on without terminating TLS)", upstream=True)
-    dest = resolve_destination(index, {"host": fqdn, "port": {"number": port}}, src, src)
-    dest["weight"] = 100
-    res["destinations"] = [dest]
-    return _finish(
-        res,
-        "default_route",
-        "default route: no TLS route for SNI {0} on port {1}; passed on to {2} port {1}".format(sni, port, index.oid(reg["object"])),
-        upstream=True,
+    if hit is None:
+        dest = resolve_destination(index, {"host": fqdn, "port": {"number": port}}, src, src)
+        dest["weight"] = 100
+        res["destinations"] = [dest]
+        text = "default route: no {0} route for {1}; passed on to {2} port {3}".format(section, what, index.oid(reg["object"]), port)
+        return _finish(res, "default_route", text, upstream=True)
+    i, j, rule = hit
+    res["virtual_service"] = index.oid(vs)
+    res["rule"], res["match"], res["rule_name"] = i, j, rule.get("name")
+    dests = res["destinations"] = _l4_destinations(index, rule, index.ns(vs), src)
+    target = ", ".join(
+        "{0}:{1}{2}{3}".format(
+            d["host"], d["port"], " subset {0}".format(d["subset"]) if d["subset"] else "", " ({0}%)".format(d["weight"]) if len(dests) > 1 else ""
+        )
+        for d in dests
     )
+    live = [d for d in dests if d["weight"] > 0]
+    broken = [d for d in live if d["problems"]]
+    text = "{0} route: {1} {2} rule {3} matches {4} -> {5}".format(section.upper(), index.oid(vs), section, i, what, target)
+    if live and len(broken) == len(live):
+        problems = "; ".join(p for d in broken for p in d["problems"])
+        return _finish(
+            res, "no_upstream", "{0}; but {1}: the connection is closed".format(text, problems), error=["reset", "tls"] if section == "tls" else ["reset"]
+        )
+    return _finish(res, "{0}_route".format(section), text + " (passed on without being read)", upstream=True)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1027,7 +1040,7 @@ def agreement(explanation, status=None, error_kind=None, headers=None):
         if explanation.get("redirect") and location is not None and status == expected["status"]:
             return location == explanation["redirect"]["location"]
         return status == expected["status"]
-    if expected.get("upstream") and explanation.get("tls_passed_on"):
+    if expected.get("upstream") and explanation.get("opaque"):
         return True  # any answer: Envoy passed the TLS connection on without reading it
     if expected.get("upstream"):
         return "x-envoy-upstream-service-time" in (headers or {})

@@ -178,6 +178,15 @@ EGRESS_GATEWAY_OPTIONS = dict(
 )
 # Protocols of a ServiceEntry port that carry TLS (routed by SNI, or the target of TLS origination).
 TLS_PORT_PROTOCOLS = ("TLS", "HTTPS")
+# TCP routes of an egress route: the connections to one of its TCP ports, from the sidecars,
+# split over weighted destinations (a TCP destination has no header operations).
+TCP_DESTINATION_OPTIONS = dict((key, DESTINATION_OPTIONS[key]) for key in ("host", "port", "subset", "weight"))
+TCP_RULE_OPTIONS = dict(
+    port=dict(type="int", required=True),
+    route=dict(type="list", elements="dict", required=True, options=TCP_DESTINATION_OPTIONS),
+)
+# Protocols of a ServiceEntry port whose connections the sidecars route as opaque TCP.
+TCP_PORT_PROTOCOLS = ("TCP", "MONGO")
 EGRESS_ROUTE_OPTIONS = dict(
     name=dict(type="str", required=True),
     namespace=dict(type="str"),
@@ -186,6 +195,7 @@ EGRESS_ROUTE_OPTIONS = dict(
     resolution=dict(type="str", choices=list(RESOLUTIONS), default="DNS"),
     location=dict(type="str", choices=list(LOCATIONS)),
     egress_gateway=dict(type="raw"),
+    tcp=dict(type="list", elements="dict", options=TCP_RULE_OPTIONS),
 )
 # TLS credentials the role keeps as Secrets in a gateway's namespace, for the HTTPS servers of
 # ingress routes (gateway.tls.credential_name) and for TLS origination (originate_tls).
@@ -730,7 +740,12 @@ def _validate_egress_gateway(problems, where, route, settings, seen, numbers, na
         common.check_port(problems, where, "egress_gateway.port", gateway["port"])
     route_port = _egress_route_port(route, gateway)
     if route_port is None:
-        problems.add(where, "ports", "routing through the egress gateway needs an HTTP port (or set egress_gateway.route_port)")
+        problems.add(
+            where,
+            "ports",
+            "routing through the egress gateway needs an HTTP port (or set egress_gateway.route_port); "
+            "a route of TCP ports sets egress_gateway: false and routes them with tcp rules",
+        )
     elif numbers and route_port not in numbers:
         problems.add(
             where, "egress_gateway.route_port", "%s is not one of the route's ports (%s)" % (show(route_port), ", ".join(str(n) for n in sorted(numbers)))
@@ -820,6 +835,50 @@ def _validate_egress_tls(problems, where, route, gateway, identity, seen):
         problems.add(where, "%s.sni" % field, "is required when the host is a wildcard (%s): the name the gateway asks the external server for" % host)
 
 
+def _validate_tcp(problems, where, route):
+    """``tcp`` rules: a TCP port of the route each (once), weighted destinations with a port."""
+    rules = route.get("tcp")
+    if not isinstance(rules, list):
+        return
+    protocols = _route_port_protocols(route)
+    ports = set()
+    for rindex, rule in enumerate(rules):
+        field = "tcp[%d]" % rindex
+        if not isinstance(rule, dict):
+            continue
+        port = rule.get("port")
+        if common.is_int(port):
+            if port not in protocols:
+                problems.add(
+                    where, "%s.port" % field, "%s is not one of the route's ports (%s)" % (show(port), ", ".join(str(n) for n in sorted(protocols)) or "none")
+                )
+            elif protocols[port] not in TCP_PORT_PROTOCOLS:
+                problems.add(
+                    where,
+                    "%s.port" % field,
+                    "port %d is %s in the route's ports; tcp rules route %s ports (HTTP goes through the egress gateway, TLS by passthrough_port)"
+                    % (port, protocols[port], " or ".join(TCP_PORT_PROTOCOLS)),
+                )
+            if port in ports:
+                problems.add(where, "%s.port" % field, "port %d already has a tcp rule; put its destinations in one rule" % port)
+            ports.add(port)
+        destinations = rule.get("route")
+        if destinations == []:
+            problems.add(where, "%s.route" % field, "needs at least one destination, for example {host: %s, port: %s}" % (route.get("host"), port))
+        if not isinstance(destinations, list):
+            continue
+        for dindex, dest in enumerate(destinations):
+            # header operations are an unknown option here, reported once by the structure check
+            _validate_destination(problems, where, "%s.route[%d]" % (field, dindex), dict(dest, headers=None) if isinstance(dest, dict) else dest)
+            if isinstance(dest, dict) and isinstance(dest.get("host"), str) and dest["host"].startswith("*"):
+                problems.add(where, "%s.route[%d].host" % (field, dindex), "a TCP destination must be one host, not a wildcard")
+            if isinstance(dest, dict) and dest.get("port") is None:
+                problems.add(where, "%s.route[%d].port" % (field, dindex), "is required: a TCP destination names its port")
+        problem = vocab.weights_problem([d.get("weight") for d in destinations if isinstance(d, dict)])
+        if problem:
+            problems.add(where, "%s.route" % field, problem)
+
+
 def _validate_egress(problems, index, route, settings, seen):
     where = common.where("traffic_egress_routes", index, route)
     if not _check_structure(problems, where, route, EGRESS_ROUTE_OPTIONS):
@@ -849,12 +908,20 @@ def _validate_egress(problems, index, route, settings, seen):
         )
     numbers = _validate_egress_ports(problems, where, route.get("ports"))
     gateway = _validate_egress_gateway(problems, where, route, settings, seen, numbers, namespace)
+    _validate_tcp(problems, where, route)
     se_key = (namespace, route.get("name"))
     if se_key in seen["serviceentries"]:
         problems.add(where, "name", "ServiceEntry %s/%s is already defined by %s" % (se_key[0], se_key[1], seen["serviceentries"][se_key]))
     else:
         seen["serviceentries"][se_key] = where
-    if gateway is not None and gateway["enabled"]:
+    through_gateway = gateway is not None and gateway["enabled"]
+    if route.get("tcp") and not through_gateway:
+        vs_key = (namespace, route.get("name"))
+        if vs_key in seen["virtualservices"]:
+            problems.add(where, "name", "VirtualService %s/%s is already defined by %s" % (vs_key[0], vs_key[1], seen["virtualservices"][vs_key]))
+        else:
+            seen["virtualservices"][vs_key] = where
+    if through_gateway:
         vs_key = (namespace, "direct-%s-through-egress-gateway" % route.get("name"))
         if vs_key in seen["virtualservices"]:
             problems.add(where, "name", "VirtualService %s/%s is already defined by %s" % (vs_key[0], vs_key[1], seen["virtualservices"][vs_key]))
@@ -1091,6 +1158,16 @@ def _render_rule(rule):
     return rendered
 
 
+def _render_tcp_rule(rule, mesh_only=False):
+    match = {"port": rule["port"]}
+    if mesh_only:
+        match = {"gateways": ["mesh"], "port": rule["port"]}
+    routes = [_render_destination(dest) for dest in rule["route"]]
+    if len(routes) == 1 and "weight" not in routes[0]:
+        routes[0]["weight"] = 100
+    return {"match": [match], "route": routes}
+
+
 def _passthrough_rules(host, gateway, subset, port):
     """TLS routes by SNI: the sidecars send the connection to the egress gateway, which passes it on."""
     return [
@@ -1193,6 +1270,15 @@ def render(ingress_routes, egress_routes, settings=None):
         serviceentries.append({"apiVersion": vocab.API_VERSION, "kind": "ServiceEntry", "metadata": _metadata(name, namespace, settings, [name]), "spec": spec})
         gateway = _egress_gateway_of(route, settings)
         if not gateway["enabled"]:
+            if route.get("tcp"):
+                virtualservices.append(
+                    {
+                        "apiVersion": vocab.API_VERSION,
+                        "kind": "VirtualService",
+                        "metadata": _metadata(name, namespace, settings, [name]),
+                        "spec": {"hosts": [route["host"]], "tcp": [_render_tcp_rule(rule) for rule in route["tcp"]]},
+                    }
+                )
             continue
         route_port = _egress_route_port(route, gateway)
         origin = gateway.get("originate_tls")
@@ -1237,6 +1323,9 @@ def render(ingress_routes, egress_routes, settings=None):
         )
         if passthrough is not None:
             virtualservices[-1]["spec"]["tls"] = _passthrough_rules(route["host"], gateway, name, passthrough)
+        if route.get("tcp"):
+            # the TCP ports go from the sidecars straight to their destinations
+            virtualservices[-1]["spec"]["tcp"] = [_render_tcp_rule(rule, mesh_only=True) for rule in route["tcp"]]
         if origin is not None:
             destinationrules.append(_origination_rule(route, gateway, namespace, settings))
 

@@ -181,7 +181,7 @@ def test_https_from_the_mesh_without_tls_routes_takes_the_default_route():
     # the reference VirtualService has http rules only: TLS on 443 goes to the ServiceEntry's host
     result = explain(SEED, {"host": "edition.cnn.com", "scheme": "https"})
     assert result["outcome"] == "default_route"
-    assert result["tls_passed_on"] is True
+    assert result["opaque"] is True
     assert result["destinations"][0]["object"] == "ServiceEntry default/cnn"
 
 

@@ -351,7 +351,7 @@ def test_tls_from_the_mesh_is_explained_by_sni():
     objects = tm.render([], egress(passthrough_port=443), SETTINGS) + services
     result = routing.explain(objects, {"host": "edition.cnn.com", "scheme": "https", "source_namespace": "httpbin"})
     assert result["outcome"] == "tls_route"
-    assert result["tls_passed_on"] is True
+    assert result["opaque"] is True
     assert result["destinations"][0]["host"] == SETTINGS["egress_gateway"]["service"]
     assert result["destinations"][0]["port"] == 443
     assert routing.agreement(result, status=200, headers={}) is True
@@ -402,3 +402,88 @@ def test_credential_mistakes_are_named_without_their_values(credential, message)
 def test_a_credential_given_twice_is_refused():
     found = tm.validate_credentials([{"name": "a", "ca_cert": CERT}, {"name": "a", "namespace": "istio-system", "ca_cert": CERT}], "istio-system")
     assert found == ["traffic_tls_credentials[1] (a): name: Secret istio-system/a is already defined by traffic_tls_credentials[0] (a)"]
+
+
+# -- tcp rules of egress routes ---------------------------------------------------------------
+TCP_PORTS = [{"number": 9000, "name": "tcp-a", "protocol": "TCP"}, {"number": 9001, "name": "tcp-b", "protocol": "TCP"}]
+SPLIT = [{"port": 9000, "route": [{"host": "edition.cnn.com", "port": 9000, "weight": 80}, {"host": "edition.cnn.com", "port": 9001, "weight": 20}]}]
+
+
+def tcp_route(tcp, **changes):
+    route = copy.deepcopy(CNN)
+    route["ports"] = route["ports"] + copy.deepcopy(TCP_PORTS)
+    route["tcp"] = tcp
+    route.update(changes)
+    return route
+
+
+def test_tcp_rules_split_a_port_beside_the_reference_routes():
+    objects = dict((o["kind"] + "/" + o["metadata"]["name"], o) for o in tm.render([], [tcp_route(SPLIT)], SETTINGS))
+    spec = objects["VirtualService/direct-cnn-through-egress-gateway"]["spec"]
+    assert spec["tcp"] == [
+        {
+            "match": [{"gateways": ["mesh"], "port": 9000}],
+            "route": [
+                {"destination": {"host": "edition.cnn.com", "port": {"number": 9000}}, "weight": 80},
+                {"destination": {"host": "edition.cnn.com", "port": {"number": 9001}}, "weight": 20},
+            ],
+        }
+    ]
+    assert [p["protocol"] for p in objects["ServiceEntry/cnn"]["spec"]["ports"]] == ["HTTP", "HTTPS", "TCP", "TCP"]
+
+
+def test_tcp_rules_of_a_route_without_the_egress_gateway_get_their_own_virtual_service():
+    route = tcp_route([{"port": 9000, "route": [{"host": "edition.cnn.com", "port": 9001}]}], ports=copy.deepcopy(TCP_PORTS), egress_gateway=False)
+    objects = tm.render([], [route], SETTINGS)
+    assert [o["kind"] for o in objects] == ["ServiceEntry", "VirtualService"]
+    assert objects[1]["metadata"]["name"] == "cnn"
+    assert objects[1]["spec"] == {
+        "hosts": ["edition.cnn.com"],
+        "tcp": [{"match": [{"port": 9000}], "route": [{"destination": {"host": "edition.cnn.com", "port": {"number": 9001}}, "weight": 100}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("tcp", "message"),
+    [
+        (
+            [{"port": 80, "route": [{"host": "edition.cnn.com", "port": 80}]}],
+            "tcp[0].port: port 80 is HTTP in the route's ports; tcp rules route TCP or MONGO ports",
+        ),
+        ([{"port": 9999, "route": [{"host": "edition.cnn.com", "port": 9999}]}], "tcp[0].port: 9999 is not one of the route's ports"),
+        ([{"port": 9000, "route": [{"host": "edition.cnn.com"}]}], "tcp[0].route[0].port: is required: a TCP destination names its port"),
+        ([{"port": 9000, "route": [{"host": "*.cnn.com", "port": 9000}]}], "tcp[0].route[0].host: a TCP destination must be one host, not a wildcard"),
+        (
+            [{"port": 9000, "route": [{"host": "edition.cnn.com", "port": 9000, "weight": 60}, {"host": "edition.cnn.com", "port": 9001, "weight": 50}]}],
+            "tcp[0].route: weights add up to 110",
+        ),
+        (
+            [{"port": 9000, "route": [{"host": "edition.cnn.com", "port": 9000, "headers": {"request": {"set": {"a": "b"}}}}]}],
+            "tcp[0].route[0].headers: unknown option",
+        ),
+        ([{"port": 9000, "route": []}], "tcp[0].route: needs at least one destination"),
+        (SPLIT + SPLIT, "tcp[1].port: port 9000 already has a tcp rule"),
+        ([{"route": [{"host": "edition.cnn.com", "port": 9000}]}], "tcp[0].port: is required"),
+    ],
+)
+def test_tcp_rule_mistakes_are_named(tcp, message):
+    found = tm.validate([], [tcp_route(tcp)], SETTINGS)
+    assert any(p.startswith(EGRESS_WHERE) and message in p for p in found), found
+
+
+def test_a_tcp_only_route_through_the_egress_gateway_is_told_what_to_do():
+    found = tm.validate([], [tcp_route(SPLIT, ports=copy.deepcopy(TCP_PORTS))], SETTINGS)
+    assert any("a route of TCP ports sets egress_gateway: false and routes them with tcp rules" in p for p in found), found
+
+
+def test_tcp_from_the_mesh_is_explained_by_port():
+    services = [o for o in scenario.mesh_objects() if o["kind"] == "Service"]
+    objects = tm.render([], [tcp_route(SPLIT)], SETTINGS) + services
+    result = routing.explain(objects, {"host": "edition.cnn.com", "port": 9000, "source_namespace": "httpbin"})
+    assert result["outcome"] == "tcp_route"
+    assert result["opaque"] is True
+    assert [(d["port"], d["weight"]) for d in result["destinations"]] == [(9000, 80), (9001, 20)]
+    assert routing.agreement(result, status=200, headers={}) is True
+    # the other TCP port has no rule: the default route
+    other = routing.explain(objects, {"host": "edition.cnn.com", "port": 9001, "source_namespace": "httpbin"})
+    assert (other["outcome"], other["destinations"][0]["port"]) == ("default_route", 9001)
