@@ -202,7 +202,7 @@ EGRESS_ROUTE_OPTIONS = dict(
 CREDENTIAL_OPTIONS = dict(
     name=dict(type="str", required=True),
     namespace=dict(type="str"),
-    cert=dict(type="str", no_log=True),
+    cert=dict(type="str", no_log=False),
     key=dict(type="str", no_log=True),
     ca_cert=dict(type="str", no_log=False),
 )
