@@ -29,6 +29,12 @@ errors first. Codes:
   each mirrored request reaches that service twice.
 * ``cors-never-preflighted`` (warning): a rule with a CORS policy matches only methods other
   than OPTIONS, so browsers' preflight requests never reach it.
+* ``l4-rule-port-protocol`` (warning): a ``tls`` rule on a port that is not TLS or HTTPS, or a
+  ``tcp`` rule on a port that is not TCP, for the VirtualService's hosts: the proxies route
+  that port by its protocol and never use the rule.
+* ``tls-encrypted-twice`` (error): a ``tls`` rule passes the client's TLS on to a host and port
+  where a DestinationRule also originates TLS.
+* The destination codes and ``route-weights`` apply to ``tls`` and ``tcp`` rules too.
 * ``namespace-missing`` (error): an object lives in, or routes to (a cluster-local FQDN), a
   namespace that does not exist (``missing_namespace_findings``).
 * ``unsupported`` (info): a feature the explanation engine does not model.
@@ -200,9 +206,7 @@ def _check_virtual_service(index, vs, findings):
     vs_ns = index.ns(vs)
     spec = vs.get("spec") or {}
     hosts = spec.get("hosts") or []
-    for kind in ("tcp", "tls"):
-        if spec.get(kind):
-            findings.append(_finding("info", "unsupported", oid, "{0}: {1} routes are not modelled".format(oid, kind)))
+    _lint_l4_rules(findings, index, vs, oid, vs_ns)
     for ref in index.vs_gateways(vs):
         if ref == "mesh":
             unregistered = [
@@ -248,21 +252,7 @@ def _check_virtual_service(index, vs, findings):
     for i, rule in enumerate(rules):
         if "delegate" in rule:
             findings.append(_finding("info", "unsupported", oid, "{0}: http rule {1} delegates (delegation is not modelled)".format(oid, i)))
-        routes = rule.get("route") or []
-        for j, route in enumerate(routes):
-            info = resolve_destination(index, route.get("destination"), vs_ns, None)
-            for problem in info["problems"]:
-                if problem.startswith("no Service"):
-                    code = "destination-service-missing"
-                    severity = "error" if info["namespace_known"] else "warning"
-                elif problem.startswith("subset"):
-                    code, severity = "destination-subset-missing", "error"
-                else:
-                    code, severity = "destination-port-missing", "error"
-                findings.append(_finding(severity, code, oid, "{0}: http rule {1} route {2}: {3}".format(oid, i, j, problem)))
-        total = weights_total(routes)
-        if len(routes) > 1 and total != 100:
-            findings.append(_finding("error", "route-weights", oid, "{0}: http rule {1}: route weights add up to {2}, not 100".format(oid, i, total)))
+        _lint_destinations(findings, index, oid, vs_ns, "http rule {0}".format(i), rule.get("route") or [])
         for k in range(i):
             if _rule_shadows(rules[k], rule, index, vs_ns):
                 findings.append(
@@ -283,6 +273,80 @@ def _check_virtual_service(index, vs, findings):
                 break
         _lint_mirror(findings, index, oid, vs_ns, i, rule)
         _lint_cors(findings, oid, i, rule)
+
+
+def _lint_destinations(findings, index, oid, vs_ns, where, routes):
+    """Missing Services, ports and subsets of a rule's destinations, and weights that do not add up."""
+    for j, route in enumerate(routes):
+        info = resolve_destination(index, route.get("destination"), vs_ns, None)
+        for problem in info["problems"]:
+            if problem.startswith("no Service"):
+                code = "destination-service-missing"
+                severity = "error" if info["namespace_known"] else "warning"
+            elif problem.startswith("subset"):
+                code, severity = "destination-subset-missing", "error"
+            else:
+                code, severity = "destination-port-missing", "error"
+            findings.append(_finding(severity, code, oid, "{0}: {1} route {2}: {3}".format(oid, where, j, problem)))
+    total = weights_total(routes)
+    if len(routes) > 1 and total != 100:
+        findings.append(_finding("error", "route-weights", oid, "{0}: {1}: route weights add up to {2}, not 100".format(oid, where, total)))
+
+
+def _originating_ports(index, host):
+    """Ports of ``host`` to which a DestinationRule (exported anywhere) originates TLS (SIMPLE or MUTUAL)."""
+    ports = set()
+    for dr in index.destination_rules_for(host):
+        policy = (dr.get("spec") or {}).get("trafficPolicy") or {}
+        if str((policy.get("tls") or {}).get("mode") or "").upper() in ("SIMPLE", "MUTUAL"):
+            ports.add(None)  # every port
+        for setting in policy.get("portLevelSettings") or []:
+            if str((setting.get("tls") or {}).get("mode") or "").upper() in ("SIMPLE", "MUTUAL"):
+                ports.add((setting.get("port") or {}).get("number"))
+    return ports
+
+
+def _lint_l4_rules(findings, index, vs, oid, vs_ns):
+    """``tls`` and ``tcp`` rules: their destinations, a port whose protocol makes the rule dead,
+    and TLS passed through to a port where a DestinationRule also originates TLS."""
+    spec = vs.get("spec") or {}
+    hosts = [index.resolve(h, vs_ns) for h in spec.get("hosts") or []]
+    for section, protocols in (("tls", ("HTTPS", "TLS")), ("tcp", ("TCP", "MONGO", "UNKNOWN"))):
+        for i, rule in enumerate(spec.get(section) or []):
+            where = "{0} rule {1}".format(section, i)
+            routes = rule.get("route") or []
+            _lint_destinations(findings, index, oid, vs_ns, where, routes)
+            for m in rule.get("match") or []:
+                port = (m or {}).get("port")
+                declared = [p["protocol"] for h in hosts for reg in [index.find_registry(h)] if reg for p in reg["ports"] if p["number"] == port]
+                if port is not None and declared and not any(d in protocols for d in declared):
+                    findings.append(
+                        _finding(
+                            "warning",
+                            "l4-rule-port-protocol",
+                            oid,
+                            "{0}: {1} matches port {2}, which is {3} for {4}: the proxies route that port as {3} and never use this rule".format(
+                                oid, where, port, "/".join(sorted(set(declared))), ", ".join(hosts)
+                            ),
+                        )
+                    )
+            if section != "tls":
+                continue
+            for route in routes:
+                info = resolve_destination(index, route.get("destination"), vs_ns, None)
+                originating = _originating_ports(index, info["host"])
+                if info["host"] and (None in originating or info["port"] in originating):
+                    findings.append(
+                        _finding(
+                            "error",
+                            "tls-encrypted-twice",
+                            oid,
+                            "{0}: {1} passes TLS on to {2}:{3}, where a DestinationRule also originates TLS: the proxy would encrypt the "
+                            "client's TLS again and the server could not read it; originate TLS on another port or drop the rule".format(
+                                oid, where, info["host"], info["port"]
+                            ),
+                        )
+                    )
 
 
 def _lint_mirror(findings, index, oid, vs_ns, i, rule):

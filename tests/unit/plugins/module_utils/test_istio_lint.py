@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio.lint import has_errors, lint
+from ansible_collections.meshops.istio.plugins.module_utils.models import traffic as tm
 from tests.fixtures import scenario
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
@@ -211,7 +212,8 @@ def test_unmodelled_features_are_info_findings():
         }
     )
     findings = lint(objects)
-    assert codes(findings) == [("info", "unsupported", "Sidecar default/s"), ("info", "unsupported", "VirtualService default/tcp")]
+    # a Sidecar is not modelled; tcp rules are (their destination is a Service with one port)
+    assert codes(findings) == [("info", "unsupported", "Sidecar default/s")]
     assert not has_errors(findings)
 
 
@@ -227,3 +229,54 @@ def test_objects_without_names_and_errors_first():
 def test_kind_list_is_flattened_and_other_kinds_ignored():
     configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}}
     assert lint([{"apiVersion": "v1", "kind": "List", "items": [*SEED, configmap]}]) == []
+
+
+# -- tls and tcp rules ------------------------------------------------------------------------------
+def egress_with(**changes):
+    route = copy.deepcopy(scenario.egress_routes()[0])
+    route.update(changes)
+    return tm.render([], [route], scenario.settings()) + [o for o in scenario.mesh_objects() if o["kind"] == "Service"]
+
+
+def test_passthrough_and_tcp_rules_rendered_by_the_model_are_clean():
+    ports = [*scenario.egress_routes()[0]["ports"], {"number": 9000, "name": "tcp-a", "protocol": "TCP"}]
+    tcp = [{"port": 9000, "route": [{"host": "edition.cnn.com", "port": 9000}]}]
+    findings = lint(egress_with(egress_gateway={"passthrough_port": 443}, ports=ports, tcp=tcp))
+    # the gateway's PASSTHROUGH server is reported as not checked, nothing else
+    assert codes(findings) == [("info", "unsupported", "Gateway httpbin/istio-egressgateway")], findings
+
+
+def test_tls_passed_through_to_a_port_where_tls_is_also_originated():
+    objects = egress_with(egress_gateway={"passthrough_port": 443})
+    objects.append(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "originate", "namespace": "httpbin"},
+            "spec": {"host": "edition.cnn.com", "trafficPolicy": {"portLevelSettings": [{"port": {"number": 443}, "tls": {"mode": "SIMPLE"}}]}},
+        }
+    )
+    findings = [f for f in lint(objects) if f["code"] == "tls-encrypted-twice"]
+    assert len(findings) == 1, findings
+    assert findings[0]["severity"] == "error"
+    assert "tls rule 1 passes TLS on to edition.cnn.com:443, where a DestinationRule also originates TLS" in findings[0]["message"]
+
+
+def test_l4_rules_on_ports_of_another_protocol_are_dead():
+    objects = egress_with(egress_gateway={"passthrough_port": 443})
+    vs = next(o for o in objects if o["kind"] == "VirtualService")
+    vs["spec"]["tcp"] = [{"match": [{"port": 80}], "route": [{"destination": {"host": "edition.cnn.com", "port": {"number": 80}}}]}]
+    vs["spec"]["tls"][0]["match"][0]["port"] = 80
+    found = [(f["severity"], f["message"]) for f in lint(objects) if f["code"] == "l4-rule-port-protocol"]
+    assert len(found) == 2, found
+    assert all(severity == "warning" and "matches port 80, which is HTTP for edition.cnn.com" in message for severity, message in found), found
+
+
+def test_tcp_rule_destinations_are_checked():
+    objects = egress_with(
+        egress_gateway=False,
+        ports=[{"number": 9000, "name": "tcp-a", "protocol": "TCP"}],
+        tcp=[{"port": 9000, "route": [{"host": "db.example.com", "port": 9000, "weight": 100}]}],
+    )
+    found = [(f["code"], f["message"]) for f in lint(objects)]
+    assert ("destination-service-missing", "VirtualService httpbin/cnn: tcp rule 0 route 0: no Service or ServiceEntry for host db.example.com") in found, found
