@@ -70,6 +70,8 @@ options:
     description:
       - Also read those objects from these namespaces of the cluster (V(*) for all), with
         the kubernetes.core authentication options.
+      - An object of the cluster with the kind, namespace and name of one of O(objects) is
+        replaced by it (O(objects) are the objects as they are about to be applied).
     type: list
     elements: str
     default: []
@@ -325,6 +327,7 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
+from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
 from ansible_collections.meshops.istio.plugins.module_utils.istio.lint import has_errors, lint, missing_namespace_findings
 from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import MeshIndex, ObjectError
 from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import REQUEST_OPTIONS, ExplainError, explain
@@ -361,7 +364,9 @@ class RouteExplain(object):
                 client = k8s_client.api_client(self.params)
                 if self.params["require_namespaces"]:
                     self.missing = istio_cluster.missing_namespaces(client, self.params["namespaces"])
-                objects.extend(istio_cluster.read_objects(client, [n for n in self.params["namespaces"] if n not in self.missing]))
+                given = set(vocab.object_id(o) for o in objects)
+                read = istio_cluster.read_objects(client, [n for n in self.params["namespaces"] if n not in self.missing])
+                objects.extend(o for o in read if vocab.object_id(o) not in given)
             except Exception as exc:  # pylint: disable=broad-except
                 self.module.fail_json(msg="cannot read objects from namespaces {0}: {1}".format(", ".join(self.params["namespaces"]), exc), **self.result)
         return objects

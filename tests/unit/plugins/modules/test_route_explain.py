@@ -6,6 +6,7 @@ import pathlib
 
 import pytest
 
+from ansible_collections.meshops.istio.plugins.module_utils.istio import cluster as istio_cluster
 from ansible_collections.meshops.istio.plugins.module_utils.k8s import client as k8s_client
 from ansible_collections.meshops.istio.plugins.modules import route_explain
 from tests.fixtures import scenario
@@ -110,3 +111,19 @@ def test_reading_namespaces_without_a_cluster_fails_clearly(module, tmp_path):
     rc, result = module({"kubeconfig": str(kubeconfig), "namespaces": ["default"], "lint": True})
     assert rc == 1
     assert result["msg"].startswith("cannot read objects from namespaces default: ")
+
+
+def test_given_objects_replace_the_cluster_objects_of_the_same_name(module, monkeypatch):
+    """The traffic role lints the objects it is about to apply with the rest of the cluster: the
+    cluster's older version of one of them (here a broken one) must not be linted beside it."""
+    stale = [o for o in broken_seed() if o["kind"] == "VirtualService"]
+    monkeypatch.setattr(k8s_client, "api_client", lambda params: object())
+    monkeypatch.setattr(istio_cluster, "read_objects", lambda client, namespaces: copy.deepcopy(stale))
+    rc, result = module({"objects": SEED, "namespaces": ["default"], "lint": True})
+    assert rc == 0, result
+    assert result["findings"] == []
+    assert result["summary"]["objects"] == len(SEED)
+    # without the given version, the cluster's broken one is what the lint sees
+    rc, result = module({"objects": [o for o in SEED if o["kind"] != "VirtualService"], "namespaces": ["default"], "lint": True})
+    assert rc == 1
+    assert any(f["code"] == "virtualservice-gateway-missing" for f in result["findings"]), result["findings"]
