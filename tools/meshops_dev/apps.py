@@ -168,10 +168,6 @@ def external_listener_up(name: str, port: int, cert_dir: Path | None = None, pre
             raise errors.DevError(f"{name} stopped right after it started: {(logs.stdout + logs.stderr).strip()[-500:]}")
 
 
-def external_listener_down(name: str) -> None:
-    external_host_down(name)
-
-
 def external_listeners_down(host: str = EXTERNAL_CONTAINER) -> None:
     """Every listener a test left in the external host's network namespace (an interrupted run)."""
     listed = images.docker_quiet("ps", "-a", "--filter", "label=meshops.role=external-host", "--format", "{{.Names}}")
@@ -183,7 +179,3 @@ def external_listeners_down(host: str = EXTERNAL_CONTAINER) -> None:
 def external_tls_up(cert_dir: Path, port: int = 443, name: str = EXTERNAL_TLS_CONTAINER) -> None:
     """The external host's TLS side: HTTPS on ``port`` with ``cert_dir``/tls.crt and tls.key."""
     external_listener_up(name, port, cert_dir)
-
-
-def external_tls_down(name: str = EXTERNAL_TLS_CONTAINER) -> None:
-    external_host_down(name)

@@ -59,7 +59,7 @@ from ansible_collections.meshops.istio.plugins.module_utils.istio.routing import
     resolve_destination,
     string_match,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import split_service_fqdn, weights_total
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import TCP_PORT_PROTOCOLS, TLS_PORT_PROTOCOLS, split_service_fqdn, weights_total
 
 SEVERITIES = ("error", "warning", "info")
 _NEUTRAL_MATCH_KEYS = ("name", "statPrefix")
@@ -311,7 +311,7 @@ def _lint_l4_rules(findings, index, vs, oid, vs_ns):
     and TLS passed through to a port where a DestinationRule also originates TLS."""
     spec = vs.get("spec") or {}
     hosts = [index.resolve(h, vs_ns) for h in spec.get("hosts") or []]
-    for section, protocols in (("tls", ("HTTPS", "TLS")), ("tcp", ("TCP", "MONGO", "UNKNOWN"))):
+    for section, protocols in (("tls", TLS_PORT_PROTOCOLS), ("tcp", (*TCP_PORT_PROTOCOLS, "UNKNOWN"))):
         for i, rule in enumerate(spec.get(section) or []):
             where = "{0} rule {1}".format(section, i)
             routes = rule.get("route") or []

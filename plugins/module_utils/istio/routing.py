@@ -55,7 +55,13 @@ from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import
     labels_subset,
     split_server_host,
 )
-from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import HTTP_FAMILY, regex_fullmatch, weights_total
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import (
+    HTTP_FAMILY,
+    TCP_PORT_PROTOCOLS,
+    TLS_PORT_PROTOCOLS,
+    regex_fullmatch,
+    weights_total,
+)
 
 MATCH_KEYS = (
     "name",
@@ -90,9 +96,6 @@ ACTION_KEYS = ("match", "route", "redirect", "directResponse", "fault")
 # The match fields of a VirtualService's ``tls`` and ``tcp`` rules the model knows
 # (destinationSubnets is not).
 L4_MATCH_KEYS = {"tls": ("sniHosts", "port", "gateways", "sourceNamespace", "sourceLabels"), "tcp": ("port", "gateways", "sourceNamespace", "sourceLabels")}
-# Ports whose connections a sidecar routes by SNI, and those it routes as opaque TCP.
-TLS_PROTOCOLS = ("HTTPS", "TLS")
-TCP_PROTOCOLS = ("TCP", "MONGO")
 # The request the explainer takes, as an Ansible argument spec: route_explain's ``requests``
 # option and every adapter (route_verify's explanations) derive from it.
 REQUEST_OPTIONS = dict(
@@ -898,12 +901,12 @@ def _explain_mesh(index, req, res):
         return _finish(res, "passthrough", "passthrough: {0}; ALLOW_ANY sends it to the original destination".format(why), upstream=True)
     protocol = next(p for p in reg["ports"] if p["number"] == port)["protocol"]
     if req["scheme"] == "https":
-        if protocol not in TLS_PROTOCOLS:
+        if protocol not in TLS_PORT_PROTOCOLS:
             return _unsupported(
                 res, "{0} port {1} is {2}: a TLS client on a port that is not TLS or HTTPS is not modelled".format(index.oid(reg["object"]), port, protocol)
             )
         return _explain_mesh_l4(index, req, res, reg, fqdn, port, chosen, "tls")
-    if protocol in TCP_PROTOCOLS:
+    if protocol in TCP_PORT_PROTOCOLS:
         return _explain_mesh_l4(index, req, res, reg, fqdn, port, chosen, "tcp")
     if protocol in ("HTTPS", "TLS", "TCP", "MONGO", "REDIS", "MYSQL"):
         return _unsupported(res, "{0} port {1} is {2} (only HTTP ports are modelled for mesh traffic)".format(index.oid(reg["object"]), port, protocol))

@@ -89,6 +89,10 @@ SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 # -- HTTP -----------------------------------------------------------------------------------
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 HTTP_FAMILY = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
+# Port protocols whose connections the proxies route by SNI (``tls`` rules), and those they
+# route as opaque TCP (``tcp`` rules).
+TLS_PORT_PROTOCOLS = ("HTTPS", "TLS")
+TCP_PORT_PROTOCOLS = ("TCP", "MONGO")
 
 # Conditions of Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on headers that Istio's
 # retryOn accepts (pilot/pkg/networking/core/route/retry); a number is a retriable status code.

@@ -176,8 +176,6 @@ EGRESS_GATEWAY_OPTIONS = dict(
     passthrough_port=dict(type="int"),
     originate_tls=dict(type="dict", options=EGRESS_TLS_ORIGINATION_OPTIONS),
 )
-# Protocols of a ServiceEntry port that carry TLS (routed by SNI, or the target of TLS origination).
-TLS_PORT_PROTOCOLS = ("TLS", "HTTPS")
 # TCP routes of an egress route: the connections to one of its TCP ports, from the sidecars,
 # split over weighted destinations (a TCP destination has no header operations).
 TCP_DESTINATION_OPTIONS = dict((key, DESTINATION_OPTIONS[key]) for key in ("host", "port", "subset", "weight"))
@@ -185,8 +183,6 @@ TCP_RULE_OPTIONS = dict(
     port=dict(type="int", required=True),
     route=dict(type="list", elements="dict", required=True, options=TCP_DESTINATION_OPTIONS),
 )
-# Protocols of a ServiceEntry port whose connections the sidecars route as opaque TCP.
-TCP_PORT_PROTOCOLS = ("TCP", "MONGO")
 EGRESS_ROUTE_OPTIONS = dict(
     name=dict(type="str", required=True),
     namespace=dict(type="str"),
@@ -780,15 +776,20 @@ def _route_port_protocols(route):
     return dict((p.get("number"), p.get("protocol")) for p in ports if isinstance(p, dict) and common.is_int(p.get("number")))
 
 
-def _check_tls_port(problems, where, field, number, protocols, what):
-    """``number`` must be one of the route's ports, and one that carries TLS."""
+def _check_route_port(problems, where, field, number, protocols, allowed, hint):
+    """``number`` must be one of the route's ports (``protocols``: number -> protocol), of a
+    protocol in ``allowed``; ``hint`` ends the message of a port of another protocol."""
     if number not in protocols:
         problems.add(where, field, "%s is not one of the route's ports (%s)" % (show(number), ", ".join(str(n) for n in sorted(protocols)) or "none"))
         return False
-    if protocols[number] not in TLS_PORT_PROTOCOLS:
-        problems.add(where, field, "port %d is %s in the route's ports; %s needs a TLS or HTTPS port" % (number, protocols[number], what))
+    if protocols[number] not in allowed:
+        problems.add(where, field, "port %d is %s in the route's ports; %s" % (number, protocols[number], hint))
         return False
     return True
+
+
+def _check_tls_port(problems, where, field, number, protocols, what):
+    return _check_route_port(problems, where, field, number, protocols, vocab.TLS_PORT_PROTOCOLS, "%s needs a TLS or HTTPS port" % what)
 
 
 def _validate_egress_tls(problems, where, route, gateway, identity, seen):
@@ -848,17 +849,15 @@ def _validate_tcp(problems, where, route):
             continue
         port = rule.get("port")
         if common.is_int(port):
-            if port not in protocols:
-                problems.add(
-                    where, "%s.port" % field, "%s is not one of the route's ports (%s)" % (show(port), ", ".join(str(n) for n in sorted(protocols)) or "none")
-                )
-            elif protocols[port] not in TCP_PORT_PROTOCOLS:
-                problems.add(
-                    where,
-                    "%s.port" % field,
-                    "port %d is %s in the route's ports; tcp rules route %s ports (HTTP goes through the egress gateway, TLS by passthrough_port)"
-                    % (port, protocols[port], " or ".join(TCP_PORT_PROTOCOLS)),
-                )
+            _check_route_port(
+                problems,
+                where,
+                "%s.port" % field,
+                port,
+                protocols,
+                vocab.TCP_PORT_PROTOCOLS,
+                "tcp rules route %s ports (HTTP goes through the egress gateway, TLS by passthrough_port)" % " or ".join(vocab.TCP_PORT_PROTOCOLS),
+            )
             if port in ports:
                 problems.add(where, "%s.port" % field, "port %d already has a tcp rule; put its destinations in one rule" % port)
             ports.add(port)

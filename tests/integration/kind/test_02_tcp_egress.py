@@ -29,7 +29,7 @@ def fixture_listeners(cluster):
     yield
     rc, output = cluster.site({"traffic_prune": True}, tags=("traffic", "verify"))
     for name in LISTENERS:
-        apps.external_listener_down(name)
+        apps.external_host_down(name)
     assert rc == 0, recap(output)
     assert cluster.kubectl("-n", "httpbin", "get", "virtualservice", "direct-cnn-through-egress-gateway", "-o", "jsonpath={.spec.tcp}") == ""
 

@@ -23,7 +23,7 @@ import pytest
 
 from meshops_dev import apps
 from tests.fixtures import scenario
-from tests.helpers import failed_task
+from tests.helpers import failed_task, task_results
 from tests.support.kind import recap
 from tests.support.pki import Pki
 
@@ -53,7 +53,7 @@ def fixture_tls_host(pki, cluster, tmp_path_factory):
     rc, output = cluster.site({"traffic_prune": True}, tags=("traffic", "verify"))
     assert rc == 0, recap(output)
     left = cluster.kubectl("-n", GATEWAY_NAMESPACE, "get", "secret", CA_SECRET, ROGUE_SECRET, "--ignore-not-found", "-o", "name")
-    apps.external_tls_down()
+    apps.external_host_down(apps.EXTERNAL_TLS_CONTAINER)
     assert left == "", left
 
 
@@ -72,11 +72,9 @@ def cnn(**gateway):
 
 def egress_probe(output):
     """The mesh_probe result of the verify role's egress task."""
-    for play in output["plays"]:
-        for task in play["tasks"]:
-            if "Send mesh traffic to the external host" in task["task"]["name"]:
-                return task["hosts"]["kind-meshops"]
-    raise AssertionError("the verify role sent no egress request")
+    results = [result for name, result in task_results(output, "kind-meshops") if "Send mesh traffic to the external host" in name]
+    assert results, "the verify role sent no egress request"
+    return results[0]
 
 
 def test_https_passes_through_the_egress_gateway_by_sni(cluster, pki, tls_host):
