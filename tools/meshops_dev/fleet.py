@@ -96,6 +96,14 @@ class Member:
 FIRST = Member(1)
 
 
+def by_context(context: str) -> Member:
+    """The member whose kind context (inventory host) is ``context``."""
+    for index in range(1, MAX_MEMBERS + 1):
+        if Member(index).context == context:
+            return Member(index)
+    raise errors.DevError(f"{context} is not the context of a fleet cluster ({FIRST.context}, {Member(2).context}, ...)")
+
+
 def plan(count: int) -> list[Member]:
     """The members of a fleet of ``count`` clusters; refused when two would publish one port."""
     if not 1 <= count <= MAX_MEMBERS:

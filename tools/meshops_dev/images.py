@@ -224,7 +224,7 @@ def debootstrap(name: str, packages: tuple[str, ...], post: Callable[[Path], Non
         tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
             progress.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", DEBIAN_SUITE, tmp, DEBIAN_MIRROR],
+                ["debootstrap", "--variant=minbase", *([f"--include={','.join(packages)}"] if packages else []), DEBIAN_SUITE, tmp, DEBIAN_MIRROR],
                 desc=f"debootstrapping {DEBIAN_SUITE} from {DEBIAN_MIRROR}",
                 timeout=1800,
             )

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import cache, collection, engine, errors, progress, stack, stamps
+from . import cache, collection, ee, engine, errors, progress, stack, stamps
 
 REQUIREMENTS = cache.REPO_ROOT / "tests" / "requirements.txt"
 TOOLS_PROJECT = cache.TOOLS_DIR / "pyproject.toml"
@@ -156,6 +156,7 @@ def test(no_cluster: bool, pytest_args: list[str]) -> int:
     ensure_venv()
     if not no_cluster:
         stack.up()
+        ee.build()  # the AWX job tests run their jobs in it
     cmd = [str(venv_python()), "-m", "pytest", *pytest_args]
     if no_cluster:
         cmd += ["-m", "not kind"]

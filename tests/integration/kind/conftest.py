@@ -59,11 +59,12 @@ def fixture_molecule(streamed):
         run("destroy")
 
 
-@pytest.fixture(name="fleet_up", scope="session")
+@pytest.fixture(name="fleet_up", scope="package")
 def fixture_fleet_up(streamed):
     """The three clusters of inventories/kind-fleet (`tools/dev fleet up --count 3`: the first is
     the scenario's cluster, the others are created here with the images of both Istio builds);
-    the clusters after the first are deleted after the session."""
+    the clusters after the first are deleted after the last kind test, so that the tests that
+    follow do not share the two cores with them."""
 
     def dev(*args):
         return streamed(f"tools/dev {' '.join(args)}", [sys.executable, str(REPO / "tools" / "dev"), *args])

@@ -4,7 +4,10 @@ credential of an "OpenShift or Kubernetes API Bearer Token" - a token of the Ser
 docs/awx/rbac.yml binds to the collection's ClusterRole - injected as K8S_AUTH_* with no
 kubeconfig anywhere. The first job installs for real (Istio is uninstalled first), so the
 ClusterRole is proven sufficient; a token without one permission fails naming the verb and the
-resource. (No execution environment image here: the worker runs on this machine's venv.)"""
+resource. The worker runs every job in the execution environment image built from
+docs/awx/execution-environment.yml (process isolation with the project's engine, the container on
+the kind network), so the image's ansible-core, kubernetes.core, Python libraries and helm do
+the work."""
 
 import json
 import pathlib
@@ -12,7 +15,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from meshops_dev.awx import AwxJobs, credential_of
+from meshops_dev import cache
+from meshops_dev import ee as ee_image
+from meshops_dev.awx import AwxJobs, ExecutionEnvironment, credential_of
 from tests.helpers import REPO, run_playbook
 from tests.integration.kind import probes
 from tests.support.kind import INVENTORY
@@ -29,9 +34,15 @@ def fixture_credential(cluster):
     cluster.kubectl("delete", "-f", str(REPO / "docs" / "awx" / "rbac.yml"), "--ignore-not-found", check=False)
 
 
+@pytest.fixture(name="ee", scope="module")
+def fixture_ee():
+    # built by tools/dev test before pytest starts (cached by what it is built from)
+    return ExecutionEnvironment(image=ee_image.build(), exposed=(str(cache.cache_dir() / "istio"),))
+
+
 @pytest.fixture(name="jobs", scope="module")
-def fixture_jobs(cluster, credential, tmp_path_factory):
-    return AwxJobs(tmp_path_factory.mktemp("awx"), cluster.env, credential)
+def fixture_jobs(cluster, credential, ee, tmp_path_factory):
+    return AwxJobs(tmp_path_factory.mktemp("awx"), cluster.env, credential, ee)
 
 
 @pytest.fixture(name="first_job", scope="module")
@@ -57,6 +68,14 @@ def test_the_job_installs_and_verifies_with_the_token(first_job):
     assert sum(int(s.get("tests")) for s in suites) >= 4 and sum(int(s.get("failures", 0)) for s in suites) == 0
 
 
+def test_the_job_ran_in_the_execution_environment(first_job, ee):
+    # what the worker started: ansible-playbook in a container of the EE image, on the kind network
+    command = json.loads((first_job["worker_dir"] / "artifacts" / first_job["ident"] / "command").read_text())["command"]
+    image = command.index(ee.image)
+    assert command[:2] == ["docker", "run"] and "--network=kind" in command[:image], command
+    assert command[image + 1].endswith("ansible-playbook"), command
+
+
 def module_invocations(job):
     """The arguments of every module the job ran (after Ansible applied the K8S_AUTH_* fallbacks)."""
     return [
@@ -76,7 +95,7 @@ def test_the_modules_reached_the_cluster_through_the_credential(first_job, crede
     assert all(args.get("kubeconfig") is None and args.get("context") is None for _action, args in cluster_modules)
     assert not (jobs.root / "home" / ".kube" / "config").exists() and "KUBECONFIG" not in jobs.env
     helm = [args for action, args in cluster_modules if action == "kubernetes.core.helm"]
-    assert {a["host"] for a in helm} == {credential["host"]} and {a["api_key"] for a in helm} == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
+    assert {a["host"] for a in helm} == {jobs.api_host} and {a["api_key"] for a in helm} == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
 
 
 def test_a_second_job_and_a_check_job_change_nothing(jobs, first_job):
@@ -94,10 +113,12 @@ def test_the_token_is_in_no_output_event_or_artifact(jobs, credential, first_job
     assert credential["token"] not in first_job["stdout"]
     assert credential["token"] not in json.dumps(first_job["events"])
     # ansible-runner itself records the environment it started ansible-playbook with, the
-    # credential's variables included, in artifacts/<ident>/command (owner-only, as AWX's
-    # execution nodes keep it until the job's directory is removed); nothing else holds it
+    # credential's variables included, in artifacts/<ident>/command and, for the container, in
+    # artifacts/<ident>/env.list (owner-only with the worker's umask 077; AWX removes the job's
+    # directory after the job); nothing else holds it
     found = jobs.files_containing(credential["token"])
-    recorded = [path for path in found if path.endswith("/command") and "/artifacts/" in path]
+    recorded = [path for path in found if path.endswith(("/command", "/env.list")) and "/artifacts/" in path]
+    assert {pathlib.Path(path).name for path in recorded} == {"command", "env.list"}, found
     assert sorted(found) == sorted(recorded), found
     assert all(oct(pathlib.Path(path).stat().st_mode & 0o777) == "0o600" for path in recorded)
 
@@ -132,7 +153,7 @@ def test_a_token_without_a_permission_fails_naming_the_verb_and_the_resource(clu
     )
     try:
         token = cluster.kubectl("-n", "meshops-automation", "create", "token", "meshops-readonly-routes", "--duration=1h").strip()
-        limited = AwxJobs(jobs.root / "limited", cluster.env, dict(jobs.credential, token=token))
+        limited = AwxJobs(jobs.root / "limited", cluster.env, dict(jobs.credential, token=token), jobs.ee)
         route = dict(probes.SEED_ROUTE, http=[{"route": [{"host": "httpbin", "port": 8000}]}])  # a change: every path routed
         job = limited.run("site.yml", {"traffic_ingress_routes": [route], "verify_egress": False})
         assert job["status"] == "failed"
