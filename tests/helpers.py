@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 from meshops_dev import istio
 
@@ -41,6 +42,11 @@ def run_playbook(playbook, extra_vars=None, env=None, check=False, timeout=600, 
     )
     run_env.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, cwd=str(REPO), timeout=timeout, check=False)
+    keep = os.environ.get("MESHOPS_TEST_PLAYBOOK_OUTPUT")
+    if keep:  # every run's command and JSON output (task durations included), for profiling the tests
+        record = pathlib.Path(keep) / f"{time.time():.3f}-{pathlib.Path(str(playbook)).name}.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"cmd": cmd, "rc": proc.returncode, "out": proc.stdout}))
     try:
         output = json.loads(proc.stdout)
     except ValueError as exc:

@@ -21,7 +21,13 @@ _VOCAB = {
     "api_version": vocab.API_VERSION,
     "istio_group": vocab.ISTIO_GROUP,
     "owned_kinds": list(vocab.OWNED_KINDS),
-    "owned_kind_refs": [{"api_version": vocab.API_VERSION, "kind": kind} for kind in vocab.OWNED_KINDS],
+    "owned_kind_refs": [{"api_version": vocab.API_VERSION, "kind": kind} for kind in vocab.OWNED_KINDS]
+    + [{"api_version": api_version, "kind": kind} for api_version, kind in vocab.GATEWAY_API_OWNED],
+    # the kinds only one traffic_api renders (ServiceEntries belong to both)
+    "api_kind_refs": {
+        "istio": [{"api_version": vocab.API_VERSION, "kind": kind} for kind in vocab.OWNED_KINDS if kind != "ServiceEntry"],
+        "gateway_api": [{"api_version": api_version, "kind": kind} for api_version, kind in vocab.GATEWAY_API_OWNED],
+    },
     "crd_names": list(vocab.CRD_NAMES),
     "field_manager": vocab.FIELD_MANAGER,
     "managed_by": vocab.MANAGED_BY,

@@ -31,7 +31,8 @@ description:
     once, before anything is sent. Namespaces created by the same set are applied first.
   - O(prune) deletes the objects of a label selector that the set no longer contains;
     O(state=absent) deletes the objects of the set (and of O(prune.selector)).
-  - O(wait) waits until the Deployments, StatefulSets and DaemonSets of the set are rolled out.
+  - O(wait) waits until the Deployments, StatefulSets and DaemonSets of the set are rolled out
+    and its CustomResourceDefinitions are C(Established).
   - Changed means the cluster changed; an apply that leaves an object's resourceVersion as it
     was is not a change.
 extends_documentation_fragment:
@@ -116,7 +117,8 @@ options:
   wait:
     description:
       - Seconds to wait until the workloads of the set are rolled out (observed generation,
-        updated and available replicas); V(0) does not wait. With O(state=absent), seconds to
+        updated and available replicas) and its CustomResourceDefinitions are C(Established);
+        V(0) does not wait. With O(state=absent), seconds to
         wait until each deleted object is gone.
     type: int
     default: 0

@@ -17,8 +17,9 @@ version_added: 1.0.0
 author:
   - meshops.istio maintainers (@meshops)
 description:
-  - Reads Gateways, VirtualServices, ServiceEntries, DestinationRules and Services, given as
-    manifests (rendered, not yet applied) and/or read from the cluster.
+  - Reads Gateways, VirtualServices, ServiceEntries, DestinationRules, Services and the
+    Kubernetes Gateway API's Gateways, HTTPRoutes and ReferenceGrants, given as manifests
+    (rendered, not yet applied) and/or read from the cluster.
   - With O(requests), predicts for each request (through a gateway or from the mesh) which
     VirtualService rule matches and which destination, subset and port it reaches, or why
     it gets 404, a redirect, an abort, a 502 or a refused connection. The model follows
@@ -52,9 +53,23 @@ notes:
     header changes (C(headers) of rules and destinations) and C(mirror) as notes; Services, ServiceEntries and DestinationRule subsets;
     C(outboundTrafficPolicy) for mesh traffic to unregistered hosts, and mesh
     VirtualServices for hosts outside the registry applied on port 80 only.
+  - Modelled for the Kubernetes Gateway API (C(gateway.networking.k8s.io/v1)), as istiod
+    translates it, a Gateway of class C(istio) configures the pods of the Service of its
+    C(spec.addresses) (or of the Service istiod deploys for it); listeners take the HTTPRoutes
+    whose C(parentRefs) name them (C(sectionName), C(port)) and whose namespace
+    C(allowedRoutes) admits (Same, All, a selector on C(kubernetes.io/metadata.name)), under
+    the route hostnames that intersect the listener's; the routes of one listener and
+    hostname are ordered by the Gateway API's precedence (Exact, then the longest
+    PathPrefix, then RegularExpression; a method; more headers; more query parameters; the
+    oldest route), not first match; PathPrefix matches whole path segments;
+    C(RequestRedirect) (302 by default), C(CORS) preflights, header modifiers, mirrors,
+    rewrites and timeouts as notes; backends that answer 500 (missing Service or port, no
+    ReferenceGrant, weights adding up to 0); HTTPRoutes attached to a Service or ServiceEntry
+    for mesh traffic (GAMMA), the client's namespace's before the host's.
   - Not modelled (reported as unsupported), delegate VirtualServices, TLS passthrough
-    and TCP servers and routes, Sidecar, EnvoyFilter and Gateway API resources, regex
-    constructs RE2 lacks.
+    and TCP servers and routes, TLSRoute, TCPRoute, GRPCRoute, C(ExtensionRef) filters,
+    a port configured by both an Istio Gateway and a Gateway API Gateway, Sidecar and
+    EnvoyFilter resources, regex constructs RE2 lacks.
 seealso:
   - module: meshops.istio.route_verify
 options:
@@ -96,8 +111,8 @@ options:
       via:
         description:
           - V(mesh) for a request from a sidecar, or C(namespace/name) of the Istio Gateway
-            whose workload receives the request (all Gateways selecting the same workload
-            apply).
+            or Gateway API Gateway whose workload receives the request (all Gateways
+            selecting the same workload apply).
           - Default V(mesh) unless O(requests[].gateway_labels) is set.
         type: str
       gateway_labels:
@@ -241,8 +256,12 @@ explanations:
       description: C(namespace/name) of the VirtualService that decided, if any.
       type: str
       sample: default/httpbin
+    http_route:
+      description: C(namespace/name) of the Gateway API HTTPRoute that decided, if any.
+      type: str
+      sample: httpbin/httpbin
     rule:
-      description: Index of the matching http rule.
+      description: Index of the matching http rule (of an HTTPRoute, its C(rules)).
       type: int
       sample: 0
     match:

@@ -1,7 +1,8 @@
-"""Validate Istio objects against the CRD schemas of the pinned Istio release.
+"""Validate Istio and Gateway API objects against the CRD schemas of the pinned releases.
 
-The schemas come from the release itself (manifests/charts/base/files/crd-all.gen.yaml of the
-istio.io/istio module, fetched through the Go module proxy), never from a copy. Unknown fields
+The schemas come from the releases themselves (manifests/charts/base/files/crd-all.gen.yaml of the
+istio.io/istio module, config/crd/standard of the sigs.k8s.io/gateway-api module Istio requires,
+both fetched through the Go module proxy), never from a copy. Unknown fields
 are rejected as the API server does with strict field validation; CEL rules
 (x-kubernetes-validations) are left to the real API server of the kind scenario.
 """
@@ -12,6 +13,7 @@ import functools
 import jsonschema
 import yaml
 
+from meshops_dev import gatewayapi
 from tests.helpers import istio_module_dir
 
 
@@ -43,12 +45,17 @@ def _strict(schema):
     return schema
 
 
+def _crd_documents():
+    """Istio's CRDs, then the Gateway API's standard channel of the module Istio is built with."""
+    yield from yaml.safe_load_all((istio_module_dir() / "manifests" / "charts" / "base" / "files" / "crd-all.gen.yaml").read_text())
+    yield from yaml.safe_load_all(gatewayapi.manifest_text(gatewayapi.module_dir()))
+
+
 @functools.lru_cache(maxsize=1)
 def crd_validators():
-    """{(group/version, kind): validator} for every served version of every Istio CRD."""
-    path = istio_module_dir() / "manifests" / "charts" / "base" / "files" / "crd-all.gen.yaml"
+    """{(group/version, kind): validator} for every served version of every Istio and Gateway API CRD."""
     validators = {}
-    for doc in yaml.safe_load_all(path.read_text()):
+    for doc in _crd_documents():
         if not doc or doc.get("kind") != "CustomResourceDefinition":
             continue
         group = doc["spec"]["group"]
@@ -65,6 +72,6 @@ def schema_errors(obj):
     """Messages for every schema violation of one object (empty when it conforms)."""
     validator = crd_validators().get((obj.get("apiVersion"), obj.get("kind")))
     if validator is None:
-        return ["no CRD of the pinned Istio release serves {} {}".format(obj.get("apiVersion"), obj.get("kind"))]
+        return ["no CRD of the pinned Istio and Gateway API releases serves {} {}".format(obj.get("apiVersion"), obj.get("kind"))]
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     return ["{}: {}".format("/".join(str(p) for p in err.absolute_path) or "(root)", err.message) for err in validator.iter_errors(body)]

@@ -121,10 +121,65 @@ INVENTORIES = {
 }
 
 
+# The same data model rendered as Gateway API objects (traffic_api: gateway_api).
+GATEWAY_API = dict(SETTINGS, api="gateway_api")
+INVENTORIES["seed-gateway-api"] = (scenario.ingress_routes(), scenario.egress_routes(), GATEWAY_API)
+INVENTORIES["gateway-api-features"] = (
+    [
+        {
+            "name": "features",
+            "hosts": ["features.example.com", "*.features.example.com"],
+            "gateway": {"name": "gw"},
+            "http": [
+                {
+                    "name": "moved",
+                    "match": [{"prefix": "/old", "query_params": {"v": {"exact": "1"}, "w": {"regex": "[0-9]+"}}}],
+                    "redirect": {"uri": "/new", "authority": "new.example.com", "scheme": "https", "port": 8443, "code": 308},
+                },
+                {
+                    "match": [{"prefix": "/api", "method": "POST", "headers": {"x-canary": {"exact": "1"}, "x-user": {"regex": "a.*"}}}],
+                    "rewrite": {"uri": "/v2/api", "authority": "api.internal"},
+                    "headers": {"request": {"set": {"x-a": "1"}, "add": {"x-b": "2"}, "remove": ["x-c"]}, "response": {"remove": ["x-e"]}},
+                    "route": [
+                        {"host": "api", "port": 8080, "weight": 90, "headers": {"response": {"set": {"x-v": "1"}}}},
+                        {"host": "api-v2.features.svc.cluster.local", "port": 8080, "weight": 10},
+                    ],
+                    "mirror": {"host": "api-shadow", "port": 8080},
+                    "mirror_percentage": 12.5,
+                    "cors_policy": {
+                        "allow_origins": [{"exact": "https://a.example.com"}],
+                        "allow_methods": ["GET", "POST"],
+                        "allow_headers": ["content-type"],
+                        "expose_headers": ["x-request-id"],
+                        "max_age": "24h",
+                        "allow_credentials": True,
+                    },
+                    "timeout": "1.5s",
+                },
+                {"match": [{"exact": "/exactly"}], "rewrite": {"uri": "/status/200"}, "route": [{"host": "httpbin", "port": 8000}]},
+            ],
+        },
+        {
+            "name": "secure",
+            "hosts": ["secure.example.com"],
+            "gateway": {"name": "gw", "protocol": "HTTPS", "tls": {"credential_name": "secure-cert"}},
+            "http": [{"route": [{"host": "web.partner.example", "port": 443}]}],
+        },
+    ],
+    scenario.egress_routes(),
+    dict(GATEWAY_API, namespace="features"),
+)
+
+
 def test_the_pinned_release_provides_the_four_kinds():
     kinds = {key[1] for key in crd_validators()}
     assert {"Gateway", "VirtualService", "ServiceEntry", "DestinationRule"} <= kinds
     assert ("networking.istio.io/v1", "VirtualService") in crd_validators()
+
+
+def test_the_gateway_api_release_is_the_one_istio_is_built_with():
+    assert {("gateway.networking.k8s.io/v1", kind) for kind in ("Gateway", "HTTPRoute")} <= set(crd_validators())
+    assert ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant") in crd_validators()
 
 
 @pytest.mark.parametrize("name", sorted(INVENTORIES))
@@ -132,6 +187,8 @@ def test_rendered_objects_conform_to_the_crds(name):
     ingress, egress, settings = INVENTORIES[name]
     objects = tm.render(ingress, egress, settings)
     assert objects
+    api_groups = {o["apiVersion"].split("/")[0] for o in objects}
+    assert ("gateway.networking.k8s.io" in api_groups) == (settings.get("api") == "gateway_api"), api_groups
     for obj in objects:
         assert schema_errors(obj) == [], vocab.object_id(obj)
 
@@ -153,5 +210,5 @@ def test_the_schema_check_can_fail(mutate, expected):
 
 def test_an_unknown_kind_is_reported():
     assert schema_errors({"apiVersion": "networking.istio.io/v9", "kind": "Gateway"}) == [
-        "no CRD of the pinned Istio release serves networking.istio.io/v9 Gateway"
+        "no CRD of the pinned Istio and Gateway API releases serves networking.istio.io/v9 Gateway"
     ]

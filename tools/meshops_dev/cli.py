@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apps, cache, cluster, engine, errors, fleet, gobuild, hosttools, istio, jobs, nodeimage, stack
+from . import apps, cache, cluster, ee, engine, errors, fleet, gatewayapi, gobuild, hosttools, istio, jobs, nodeimage, stack
 
 # (flags, argparse keyword arguments) of one argument
 Arg = tuple[tuple[str, ...], dict]
@@ -140,6 +140,16 @@ COMMANDS: tuple[Command, ...] = (
         f"images {apps.GO_HTTPBIN_IMAGE} and {apps.CURL_IMAGE} (cached tarballs)",
         _build_apps,
         (arg("--load", action="store_true", help="also load them into the kind cluster"),),
+    ),
+    Command(
+        "build gateway-api",
+        f"the Gateway API CRDs {gatewayapi.VERSION} (standard channel) from the sigs.k8s.io/gateway-api module Istio requires",
+        lambda a: print(gatewayapi.build()),
+    ),
+    Command(
+        "build ee",
+        "the execution environment image of docs/awx/execution-environment.yml (ansible-builder; base, packages and helm from this machine)",
+        lambda a: ee.build(),
     ),
     Command("cluster up", "create (or reuse) the kind cluster and wait until it is ready", lambda a: cluster.up()),
     Command("cluster down", "delete the kind cluster", lambda a: cluster.down()),

@@ -13,7 +13,7 @@ node pulls kind's image and the official ones.
 
 from __future__ import annotations
 
-from . import apps, cache, cluster, engine, errors, fleet, gobuild, hosttools, images, istio, nodeimage, progress
+from . import apps, cache, cluster, engine, errors, fleet, gatewayapi, gobuild, hosttools, images, istio, nodeimage, progress
 
 # Wrapper modules built after the host tools, whose modules ``prefetch`` downloads meanwhile.
 LATER_MODULES = ("node/runtime", "etcd", "node/coredns", *(v.wrapper for v in istio.VERSIONS.values()), "apps")
@@ -58,6 +58,7 @@ def prepare_clusters(members: list[fleet.Member] | None = None) -> None:
     if not cache.official_images():
         istio.build_images()
         apps.build_images()
+        gatewayapi.build()  # control_plane_gateway_api_crds_file of the kind inventories
         for m in members or [fleet.FIRST]:
             cluster.load(istio.image_refs() + apps.image_refs(), m)
     apps.external_host_up()

@@ -15,7 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import OWNED_KINDS, READ_API_VERSIONS
+from ansible_collections.meshops.istio.plugins.module_utils.istio.vocab import GATEWAY_API_OWNED, OWNED_KINDS, READ_API_VERSIONS
 
 
 class DiscoveryError(Exception):
@@ -135,7 +135,8 @@ def missing_namespaces(client, namespaces):
 
 
 def read_objects(client, namespaces):
-    """Gateways, VirtualServices, ServiceEntries, DestinationRules and Services of namespaces.
+    """Gateways, VirtualServices, ServiceEntries, DestinationRules, the Gateway API's Gateways,
+    HTTPRoutes and ReferenceGrants (where their CRDs exist) and Services of namespaces.
 
     ``namespaces`` may contain ``*`` for all namespaces.
     """
@@ -153,6 +154,19 @@ def read_objects(client, namespaces):
             continue
         for ns in scopes:
             objects.extend(_items(client, resource, ns, kind))
+    for api_version, kind in GATEWAY_API_OWNED:  # when the Gateway API CRDs are installed
+        try:
+            resource = client.resource(kind, api_version)
+        except Exception:  # pylint: disable=broad-except
+            continue
+        for ns in scopes:
+            try:
+                objects.extend(_items(client, resource, ns, kind))
+            except Exception as exc:  # pylint: disable=broad-except
+                if getattr(exc, "status", None) != 403:
+                    raise
+                # a token without the Gateway API's read rights (traffic_api istio): those objects
+                # are left out of the explanation, as on a cluster without the CRDs
     service = client.resource("Service", "v1")
     for ns in scopes:
         objects.extend(_items(client, service, ns, "Service"))

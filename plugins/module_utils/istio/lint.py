@@ -37,6 +37,13 @@ errors first. Codes:
 * The destination codes and ``route-weights`` apply to ``tls`` and ``tcp`` rules too.
 * ``namespace-missing`` (error): an object lives in, or routes to (a cluster-local FQDN), a
   namespace that does not exist (``missing_namespace_findings``).
+* Kubernetes Gateway API (``httproutes.lint_findings``): ``gateway-address-unbound`` (error)
+  a Gateway's address names no Service of its namespace; ``gateway-service-missing``
+  (warning) that Service does not exist; ``httproute-parent-missing`` (error) the parent
+  Gateway or ServiceEntry does not exist; ``httproute-not-attached`` (error) no listener of the
+  parent takes the route (port, sectionName, allowed namespaces or kinds, hostnames);
+  ``httproute-backend-invalid`` (error; warning when no Service of that namespace was given) a
+  backend Istio answers 500 for (missing Service or port, no ReferenceGrant, weight-less kind).
 * ``unsupported`` (info): a feature the explanation engine does not model.
 * ``invalid-object`` (error): an object without kind or name.
 """
@@ -45,6 +52,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.meshops.istio.plugins.module_utils.istio import httproutes
 from ansible_collections.meshops.istio.plugins.module_utils.istio.objects import (
     MeshIndex,
     exported_to,
@@ -407,6 +415,7 @@ def lint(objects, default_namespace="default"):
     _check_gateways(index, findings)
     for vs in index.virtual_services:
         _check_virtual_service(index, vs, findings)
+    findings.extend(httproutes.lint_findings(index, _finding))
     findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))
     return findings
 

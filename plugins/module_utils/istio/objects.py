@@ -126,6 +126,10 @@ class MeshIndex(object):
         self.service_entries = []
         self.destination_rules = []
         self.services = {}
+        # the Kubernetes Gateway API (see httproutes): Gateways, HTTPRoutes, ReferenceGrants
+        self.k8s_gateways = {}
+        self.http_routes = []
+        self.reference_grants = []
         self.unmodelled = []
         self.errors = []
         for obj in flatten(objects):
@@ -145,12 +149,19 @@ class MeshIndex(object):
                 self.service_entries.append(obj)
             elif group == ISTIO_GROUP and kind == "DestinationRule":
                 self.destination_rules.append(obj)
+            elif group == GATEWAY_API_GROUP and kind == "Gateway":
+                self.k8s_gateways[(self.ns(obj), name)] = obj
+            elif group == GATEWAY_API_GROUP and kind == "HTTPRoute":
+                self.http_routes.append(obj)
+            elif group == GATEWAY_API_GROUP and kind == "ReferenceGrant":
+                self.reference_grants.append(obj)
             elif group in (ISTIO_GROUP, GATEWAY_API_GROUP) or kind in UNMODELLED_ISTIO_KINDS:
                 self.unmodelled.append(obj)
         # Istio orders configuration by creation time, then name, then namespace.
         self.virtual_services.sort(key=_sort_key)
         self.destination_rules.sort(key=_sort_key)
         self.service_entries.sort(key=_sort_key)
+        self.http_routes.sort(key=_sort_key)
         self.service_namespaces = set(ns for ns, _name in self.services)
 
     # -- naming ---------------------------------------------------------------------------

@@ -379,6 +379,7 @@ def _new_result(req):
         "server": None,
         "virtual_host": None,
         "virtual_service": None,
+        "http_route": None,
         "rule": None,
         "rule_name": None,
         "match": None,
@@ -662,18 +663,63 @@ def _envoy_domain(domains, host):
     return "*" if "*" in domains else None
 
 
+def _httproutes():
+    """The Gateway API's counterpart of this module (it builds on this one, hence imported late)."""
+    from ansible_collections.meshops.istio.plugins.module_utils.istio import httproutes  # noqa: PLC0415
+
+    return httproutes
+
+
+def _gateway_api(index, req, res, labels, selected):
+    """The Gateway API Gateways that answer this request instead of Istio Gateways, or None.
+
+    Istio merges both APIs' configuration of a port of one workload; the model explains a port
+    that only one of them configures."""
+    httproutes = _httproutes()
+    k8s_selected = httproutes.gateways_for_workload(index, labels)
+    if not k8s_selected:
+        return None
+    if not selected:
+        return k8s_selected
+    istio_ports = set((server.get("port") or {}).get("number") for _key, gw in selected for server in (gw.get("spec") or {}).get("servers") or [])
+    k8s_ports = set(item["number"] for item in httproutes.listeners_of(k8s_selected))
+    port = req["port"]
+    if port is not None and port not in (istio_ports & k8s_ports):
+        return k8s_selected if port in k8s_ports else None
+    raise Unknown(
+        "port {0} of the gateway workload is configured by Istio Gateways ({1}) and Gateway API Gateways ({2}); their merge is not modelled".format(
+            port if port is not None else "(not given)",
+            ", ".join("{0}/{1}".format(*key) for key, _gw in selected),
+            ", ".join("{0}/{1}".format(*key) for key, _gw in k8s_selected),
+        )
+    )
+
+
 def _explain_gateway(index, req, res):
+    httproutes = _httproutes()
     labels = req["gateway_labels"]
     named = None
     if labels is None:
         ns, name = req["via"].split("/", 1)
         named = index.gateways.get((ns, name))
-        if named is None:
-            known = ", ".join("{0}/{1}".format(*k) for k in sorted(index.gateways)) or "none"
+        k8s_named = index.k8s_gateways.get((ns, name))
+        if named is None and k8s_named is not None:
+            labels = httproutes.gateway_selector(index, k8s_named)
+            if labels is None:  # its Service is not among the objects: that Gateway alone
+                return httproutes.explain_gateway(index, req, res, [((ns, name), k8s_named)])
+        elif named is None:
+            known = ", ".join("{0}/{1}".format(*k) for k in sorted(set(index.gateways) | set(index.k8s_gateways))) or "none"
             return _finish(res, "unknown_gateway", "unknown gateway: Gateway {0} is not among the objects (Gateways: {1})".format(req["via"], known))
-        labels = (named.get("spec") or {}).get("selector") or {}
+        else:
+            labels = (named.get("spec") or {}).get("selector") or {}
     res["gateway_workload"] = labels
     selected = index.gateways_for_workload(labels)
+    try:
+        k8s_selected = _gateway_api(index, req, res, labels, selected)
+    except Unknown as exc:
+        return _unsupported(res, str(exc))
+    if k8s_selected:
+        return httproutes.explain_gateway(index, req, res, k8s_selected)
     workload = ", ".join("{0}={1}".format(k, v) for k, v in sorted(labels.items())) or "any"
     servers = []
     for key, gw in selected:
@@ -912,6 +958,17 @@ def _explain_mesh(index, req, res):
         return _unsupported(res, "{0} port {1} is {2} (only HTTP ports are modelled for mesh traffic)".format(index.oid(reg["object"]), port, protocol))
     if protocol == "UNKNOWN":
         res["notes"].append("{0} port {1} has no protocol: Istio sniffs it".format(index.oid(reg["object"]), port))
+    httproutes = _httproutes()
+    http_routes = httproutes.mesh_routes(index, fqdn, port, src)
+    if http_routes and chosen:
+        return _unsupported(
+            res,
+            "{0} and HTTPRoute(s) {1} both route {2} for the mesh; their merge is not modelled".format(
+                index.oid(chosen[0]), ", ".join(index.oid(r) for r in http_routes), fqdn
+            ),
+        )
+    if http_routes:
+        return httproutes.explain_mesh(index, req, res, http_routes)
     if not chosen:
         dest = resolve_destination(index, {"host": fqdn, "port": {"number": port}}, src, src)
         dest["weight"] = 100
@@ -1062,8 +1119,13 @@ def gateway_labels_for_host(index, host):
         hosts = [split_server_host(h, ns)[1] for s in (gw.get("spec") or {}).get("servers") or [] for h in s.get("hosts") or []]
         if any(host_matches(h, host) for h in hosts):
             serving.append(gw)
-    candidates = serving or list(index.gateways.values())
-    selectors = set(tuple(sorted(((gw.get("spec") or {}).get("selector") or {}).items())) for gw in candidates)
+    httproutes = _httproutes()
+    candidates = [(gw.get("spec") or {}).get("selector") or {} for gw in serving]
+    candidates += httproutes.selectors_serving(index, host)
+    if not candidates:
+        candidates = [(gw.get("spec") or {}).get("selector") or {} for gw in index.gateways.values()]
+        candidates += [s for s in (httproutes.gateway_selector(index, gw) for gw in index.k8s_gateways.values()) if s]
+    selectors = set(tuple(sorted(selector.items())) for selector in candidates)
     return dict(selectors.pop()) if len(selectors) == 1 else None
 
 

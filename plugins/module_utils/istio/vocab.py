@@ -48,6 +48,12 @@ PLURALS = {
     "VirtualService": "virtualservices",
 }
 CRD_NAMES = tuple("%s.%s" % (PLURALS[kind], ISTIO_GROUP) for kind in OWNED_KINDS)
+# With traffic_api gateway_api the traffic role owns these Gateway API kinds too (and
+# ServiceEntries); prune lists them only where the cluster serves them.
+GATEWAY_API_VERSION = GATEWAY_API_GROUP + "/v1"
+GATEWAY_API_OWNED = ((GATEWAY_API_GROUP + "/v1beta1", "ReferenceGrant"), (GATEWAY_API_VERSION, "Gateway"), (GATEWAY_API_VERSION, "HTTPRoute"))
+# API groups served by CRDs although their names end in .k8s.io like the built-in ones
+CRD_GROUPS = (ISTIO_GROUP, GATEWAY_API_GROUP)
 # Kinds that change routing but are not modelled by the explainer: reported, never guessed.
 UNMODELLED_ISTIO_KINDS = ("Sidecar", "EnvoyFilter", "WorkloadEntry", "WorkloadGroup", "ProxyConfig")
 
@@ -64,6 +70,8 @@ LABEL_ISTIO = "istio"  # gateway workloads: the label Gateway selectors use
 LABEL_REV = "istio.io/rev"
 LABEL_INJECTION = "istio-injection"
 LABEL_TAG = "istio.io/tag"
+LABEL_NAMESPACE_NAME = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
+LABEL_GATEWAY_NAME = GATEWAY_API_GROUP + "/gateway-name"  # on the pods of a Gateway istiod deploys
 DEFAULT_REVISION = "default"
 # The revision tags the control_plane role owns unless control_plane_revision_tags names others.
 DEFAULT_REVISION_TAGS = {"stable": "prod-stable", "canary": "prod-canary"}
@@ -166,9 +174,18 @@ def name_of(obj):
     return (obj.get("metadata") or {}).get("name")
 
 
+def qualified_kind(obj):
+    """The kind, with its API group where Istio's kinds would be ambiguous: a Gateway API
+    ``Gateway.gateway.networking.k8s.io`` is not Istio's ``Gateway``."""
+    api_version = obj.get("apiVersion") or ""
+    if api_version.split("/", 1)[0] == GATEWAY_API_GROUP and "/" in api_version and obj.get("kind") in OWNED_KINDS:
+        return "{0}.{1}".format(obj.get("kind"), GATEWAY_API_GROUP)
+    return obj.get("kind")
+
+
 def object_id(obj, default_namespace="default"):
     """How messages and findings name an object: ``VirtualService httpbin/httpbin``."""
-    return "{0} {1}/{2}".format(obj.get("kind"), namespace_of(obj, default_namespace), name_of(obj))
+    return "{0} {1}/{2}".format(qualified_kind(obj), namespace_of(obj, default_namespace), name_of(obj))
 
 
 def owned_labels(instance, routes=()):

@@ -43,6 +43,8 @@ _VOLATILE_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimest
 # patches its webhooks' CA bundle, and their failurePolicy to Fail once it serves them).
 _IGNORED_KEYS = ("caBundle", "failurePolicy")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# what wait_rollouts waits for: workloads rolled out, CRDs established
+WAITED_KINDS = (*WORKLOAD_KINDS, "CustomResourceDefinition")
 # Seconds between two reads while waiting for a rollout or a deletion (one GET per object).
 POLL_INTERVAL = 0.5
 
@@ -166,11 +168,17 @@ def sanitize(obj):
 
 
 def rollout_state(obj):
-    """(done, why) for a Deployment/StatefulSet/DaemonSet as the API server reports it."""
+    """(done, why) for a Deployment/StatefulSet/DaemonSet as the API server reports it; for a
+    CustomResourceDefinition, whether it is Established (its kind is served)."""
     kind = obj.get("kind")
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
+    if kind == "CustomResourceDefinition":
+        established = [c for c in status.get("conditions") or [] if c.get("type") == "Established"]
+        if established and established[0].get("status") == "True":
+            return True, "established"
+        return False, (established[0].get("message") if established else None) or "not established yet"
     if status.get("observedGeneration", 0) < meta.get("generation", 0):
         return False, "the controller has not seen generation %s yet" % meta.get("generation")
     if kind == "DaemonSet":
@@ -227,7 +235,7 @@ class ObjectSet(object):
         """
         resource = self.resource(api_version, kind)
         group = api_version.split("/", 1)[0] if "/" in api_version else ""
-        if resource is None or "." not in group or group.endswith(".k8s.io"):
+        if resource is None or "." not in group or (group.endswith(".k8s.io") and group not in vocab.CRD_GROUPS):
             return resource  # built-in kinds are always served
         key = ("served", api_version, kind)
         if key not in self._resources:
@@ -254,7 +262,10 @@ class ObjectSet(object):
         resource = self.resource(api_version, kind)
         if resource is None:
             return []
-        result = resource.get(namespace=namespace, label_selector=selector).to_dict()
+        try:
+            result = resource.get(namespace=namespace, label_selector=selector).to_dict()
+        except NotFoundError:
+            return []  # a CRD deleted since API discovery was cached: nothing of the kind is left
         items = result.get("items") or []
         for item in items:
             item.setdefault("apiVersion", api_version)
@@ -298,8 +309,11 @@ class ObjectSet(object):
             entries.append(entry)
         messages = []
         for api_version, kinds in missing_kinds.items():
+            hint = ""
+            if api_version.split("/", 1)[0] == vocab.GATEWAY_API_GROUP:
+                hint = " (the control_plane role installs the Gateway API CRDs with control_plane_gateway_api_crds: true)"
             messages.append(
-                "the CRDs of %s (%s) are not installed: no API resource serves them" % (", ".join(sorted(set(kinds), key=kinds.index)), api_version)
+                "the CRDs of %s (%s) are not installed: no API resource serves them%s" % (", ".join(sorted(set(kinds), key=kinds.index)), api_version, hint)
             )
         if missing_namespaces:
             messages.append("namespace(s) %s do not exist" % ", ".join(missing_namespaces))
@@ -379,8 +393,9 @@ class ObjectSet(object):
 
     # -- waiting -------------------------------------------------------------------------
     def wait_rollouts(self, entries, timeout):
-        """Wait until every workload of the set is rolled out; raise ObjectSetError naming the laggards."""
-        workloads = [e for e in entries if e["definition"].get("kind") in WORKLOAD_KINDS]
+        """Wait until every workload of the set is rolled out and every CRD established; raise
+        ObjectSetError naming the laggards."""
+        workloads = [e for e in entries if e["definition"].get("kind") in WAITED_KINDS]
         deadline = self.clock() + timeout
         while True:
             pending = []

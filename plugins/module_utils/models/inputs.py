@@ -31,6 +31,9 @@ from ansible_collections.meshops.istio.plugins.module_utils.probe import runner 
 
 ROLES = ("control_plane", "gateways", "httpbin", "traffic", "verify")
 
+# Gateway API releases: v1.6.0 (the CRDs' gateway.networking.k8s.io/bundle-version)
+GATEWAY_API_RELEASE = re.compile(r"^v[0-9]+[.][0-9]+[.][0-9]+$")
+
 CONTROL_PLANE_OPTIONS = dict(
     control_plane_version=dict(type="str"),
     control_plane_namespace=dict(type="str"),
@@ -60,6 +63,11 @@ CONTROL_PLANE_OPTIONS = dict(
     control_plane_repair_drift=dict(type="bool"),
     control_plane_wait_timeout=dict(type="int"),
     control_plane_uninstall_crds=dict(type="bool"),
+    control_plane_uninstall_gateway_api_crds=dict(type="bool"),
+    control_plane_gateway_api_crds=dict(type="bool"),
+    control_plane_gateway_api_version=dict(type="str"),
+    control_plane_gateway_api_crds_file=dict(type="str"),
+    control_plane_gateway_api_crds_url=dict(type="str"),
     control_plane_delete_namespace=dict(type="bool"),
     control_plane_update_strategy=dict(type="str", choices=list(upgrade.STRATEGIES)),
     control_plane_revision_tags=dict(type="dict", options=dict(stable=dict(type="str", required=True), canary=dict(type="str", required=True))),
@@ -101,6 +109,8 @@ HTTPBIN_OPTIONS = dict(
 TRAFFIC_OPTIONS = dict(
     traffic_namespace=dict(type="str"),
     traffic_instance=dict(type="str"),
+    traffic_api=dict(type="str", choices=list(traffic.TRAFFIC_APIS)),
+    traffic_status_timeout=dict(type="int"),
     traffic_ingress_routes=dict(type="list", elements="dict", options=traffic.INGRESS_ROUTE_OPTIONS),
     traffic_egress_host=dict(type="str"),
     traffic_egress_routes=dict(type="list", elements="dict", options=traffic.EGRESS_ROUTE_OPTIONS),
@@ -248,6 +258,12 @@ def _control_plane(problems, inputs, context):
     if common.is_int(replicas) and replicas < 1:
         problems.add("control_plane_istiod_replicas", None, "%s must be at least 1 (the role waits for istiod to answer)" % show(replicas))
     _positive(problems, inputs, "control_plane_wait_timeout")
+    version = get("control_plane_gateway_api_version")
+    if isinstance(version, str) and not GATEWAY_API_RELEASE.match(version):
+        problems.add("control_plane_gateway_api_version", None, "%s is not a Gateway API release such as v1.6.0" % show(version))
+    url = get("control_plane_gateway_api_crds_url")
+    if isinstance(url, str) and not get("control_plane_gateway_api_crds_file") and not url.startswith(("https://", "http://")):
+        problems.add("control_plane_gateway_api_crds_url", None, "%s is not a URL (or set control_plane_gateway_api_crds_file)" % show(url))
 
 
 def _registry(problems, name, value):
@@ -311,12 +327,15 @@ def _traffic(problems, inputs, context):
     get = inputs.get
     if isinstance(get("traffic_egress_host"), str):
         common.check_host(problems, "traffic_egress_host", None, get("traffic_egress_host"))
+    _positive(problems, inputs, "traffic_status_timeout")
     if common.is_int(get("traffic_egress_gateway_port")):
         common.check_port(problems, "traffic_egress_gateway_port", None, get("traffic_egress_gateway_port"))
     settings = dict(context.get("traffic_settings") or {})
-    for key, name in (("namespace", "traffic_namespace"), ("instance", "traffic_instance")):
+    for key, name in (("namespace", "traffic_namespace"), ("instance", "traffic_instance"), ("api", "traffic_api")):
         if get(name) is not None:
             settings[key] = get(name)
+    if settings.get("api") not in traffic.TRAFFIC_APIS:
+        settings.pop("api", None)  # the choices check has named it; the routes are checked for Istio's API
     for name, wanted in (("traffic_ingress_gateway", "ingress"), ("traffic_egress_gateway", "egress")):
         if get(name) and settings.get(wanted + "_gateway") is None:
             problems.add(name, None, "%s is not a gateway of gateways_list" % show(get(name)))

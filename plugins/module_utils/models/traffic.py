@@ -28,7 +28,7 @@ import base64
 import re
 
 from ansible_collections.meshops.istio.plugins.module_utils.istio import vocab
-from ansible_collections.meshops.istio.plugins.module_utils.models import common
+from ansible_collections.meshops.istio.plugins.module_utils.models import common, gateway_api
 from ansible_collections.meshops.istio.plugins.module_utils.models.common import show
 
 INGRESS_PROTOCOLS = ("HTTP", "HTTPS", "HTTP2")
@@ -210,9 +210,13 @@ GATEWAY_IDENTITY_OPTIONS = dict(
     service=dict(type="str"),
     port=dict(type="int"),
 )
+# The APIs the routes are rendered into: Istio's (Gateway, VirtualService, ...) or the Kubernetes
+# Gateway API (Gateway of class istio, HTTPRoute; models.gateway_api).
+TRAFFIC_APIS = ("istio", "gateway_api")
 SETTINGS_OPTIONS = dict(
     namespace=dict(type="str", default="default"),
     instance=dict(type="str", default="default"),
+    api=dict(type="str", choices=list(TRAFFIC_APIS), default="istio"),
     ingress_gateway=dict(type="dict", options=GATEWAY_IDENTITY_OPTIONS),
     egress_gateway=dict(type="dict", options=GATEWAY_IDENTITY_OPTIONS),
 )
@@ -233,6 +237,7 @@ def merge_settings(settings=None):
     merged = {
         "namespace": SETTINGS_OPTIONS["namespace"]["default"],
         "instance": SETTINGS_OPTIONS["instance"]["default"],
+        "api": SETTINGS_OPTIONS["api"]["default"],
         "ingress_gateway": {},
         "egress_gateway": {"port": 80},
     }
@@ -947,6 +952,11 @@ def validate(ingress_routes, egress_routes, settings=None):
         seen["gateways"][key]["ingress"] = True
     for index, route in enumerate(egress_routes if isinstance(egress_routes, list) else []):
         _validate_egress(problems, index, route, settings, seen)
+    if settings.get("api") not in TRAFFIC_APIS:
+        problems.add("traffic_api", None, "%s is not one of %s" % (show(settings.get("api")), ", ".join(TRAFFIC_APIS)))
+    elif settings["api"] == "gateway_api" and not problems:
+        # what the Gateway API cannot express, once the routes are valid for either API
+        gateway_api.problems(problems, ingress_routes, egress_routes, settings, lambda route: _egress_gateway_of(route, settings), common.where)
     return problems.messages
 
 
@@ -1205,12 +1215,35 @@ def _gateway_ref(gateway_ns, gateway_name, route_ns):
     return gateway_name if gateway_ns == route_ns else "%s/%s" % (gateway_ns, gateway_name)
 
 
+def _service_entry(route, namespace, settings):
+    spec = {
+        "hosts": [route["host"]],
+        "ports": [{"number": p["number"], "name": p["name"], "protocol": p["protocol"]} for p in route["ports"]],
+        "resolution": route.get("resolution") or "DNS",
+    }
+    if route.get("location"):
+        spec["location"] = route["location"]
+    return {"apiVersion": vocab.API_VERSION, "kind": "ServiceEntry", "metadata": _metadata(route["name"], namespace, settings, [route["name"]]), "spec": spec}
+
+
 def render(ingress_routes, egress_routes, settings=None):
-    """Render valid routes into Istio objects (dicts), in the order they are applied."""
+    """Render valid routes into Istio objects (dicts), in the order they are applied; with
+    ``settings.api`` gateway_api, into Gateway API objects (models.gateway_api)."""
     errors = validate(ingress_routes, egress_routes, settings)
     if errors:
         raise TrafficModelError(errors)
     settings = merge_settings(settings)
+    if settings["api"] == "gateway_api":
+        return gateway_api.render(
+            ingress_routes,
+            egress_routes,
+            settings,
+            egress_gateway_of=lambda route: _egress_gateway_of(route, settings),
+            egress_route_port=_egress_route_port,
+            metadata=lambda name, namespace, routes: _metadata(name, namespace, settings, routes),
+            service_entry=lambda route, namespace: _service_entry(route, namespace, settings),
+            origination_rule=lambda route, gateway, namespace: _origination_rule(route, gateway, namespace, settings),
+        )
     gateways = {}  # (ns, name) -> {"selector", "servers": {(port, protocol): server}, "routes": []}
     virtualservices, serviceentries, destinationrules = [], [], []
 
@@ -1259,14 +1292,7 @@ def render(ingress_routes, egress_routes, settings=None):
     for route in egress_routes or []:
         namespace = route.get("namespace") or settings["namespace"]
         name = route["name"]
-        spec = {
-            "hosts": [route["host"]],
-            "ports": [{"number": p["number"], "name": p["name"], "protocol": p["protocol"]} for p in route["ports"]],
-            "resolution": route.get("resolution") or "DNS",
-        }
-        if route.get("location"):
-            spec["location"] = route["location"]
-        serviceentries.append({"apiVersion": vocab.API_VERSION, "kind": "ServiceEntry", "metadata": _metadata(name, namespace, settings, [name]), "spec": spec})
+        serviceentries.append(_service_entry(route, namespace, settings))
         gateway = _egress_gateway_of(route, settings)
         if not gateway["enabled"]:
             if route.get("tcp"):

@@ -128,6 +128,25 @@ def test_the_egress_gateway_originates_tls(cluster, pki, tls_host):
     assert "BEGIN CERTIFICATE" not in json.dumps(output)
 
 
+def test_the_egress_gateway_originates_tls_with_the_gateway_api(cluster, pki, tls_host):
+    # Istio's TLS origination task with the Gateway API: HTTPRoutes to the egress gateway and on to
+    # the host's port 443, the DestinationRule originating TLS there (the CRDs installed if missing)
+    extra = {
+        "traffic_api": "gateway_api",
+        "control_plane_gateway_api_crds": True,
+        "traffic_egress_routes": [cnn(originate_tls={"port": 443, "credential_name": CA_SECRET})],
+    }
+    credentials = [{"name": CA_SECRET, "ca_cert": pki.ca_path.read_text()}]
+    rc, output = cluster.site(dict(extra, traffic_tls_credentials=credentials), tags=("control_plane", "traffic", "verify"))
+    assert rc == 0, (recap(output), (failed_task(output, "kind-meshops") or ("", {}))[1].get("msg"))
+    http = egress_probe(output)["requests"][0]
+    assert http["passed"] and http["status"] == 200, http
+    assert http["marker"] in http["log_line"] and f"outbound|443||{HOST}" in http["log_line"].split(), http["log_line"]
+    forward = json.loads(cluster.kubectl("-n", "httpbin", "get", "httproutes.gateway.networking.k8s.io", "forward-cnn-from-egress-gateway", "-o", "json"))
+    assert forward["spec"]["rules"][0]["backendRefs"][0]["port"] == 443, forward["spec"]
+    assert cluster.kubectl("-n", "httpbin", "get", "virtualservices.networking.istio.io", "-o", "name") == ""
+
+
 def test_origination_checks_the_host_certificate(cluster, pki, tls_host):
     """With another CA in the Secret the gateway refuses the host's certificate: 503, not a silent downgrade."""
     extra = {"traffic_egress_routes": [cnn(originate_tls={"port": 443, "credential_name": ROGUE_SECRET})], "verify_retries": 3}

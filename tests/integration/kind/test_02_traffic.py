@@ -11,11 +11,10 @@ import pytest
 from tests.fixtures import scenario
 from tests.helpers import failed_task
 from tests.integration.kind import probes
+from tests.integration.kind.probes import UNREGISTERED, client_curl
 from tests.support.kind import INGRESS, recap
 
 pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
-
-UNREGISTERED = "unregistered.meshops.test"
 
 
 def test_reference_ingress_checks_pass_through_the_gateway(cluster):
@@ -112,14 +111,6 @@ def fixture_mesh_client(cluster):
         rc, output = cluster.site()
         assert rc == 0, recap(output)
     return cluster
-
-
-def client_curl(cluster, url, agent="meshops-test"):
-    """Status code of a request from the mesh client pod (with its sidecar), as a string."""
-    pod = cluster.kubectl("-n", "httpbin", "get", "pods", "-l", "app=meshops-curl", "-o", "jsonpath={.items[0].metadata.name}")
-    curl = ["curl", "-sS", "-A", agent, "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", url]
-    out = cluster.kubectl("-n", "httpbin", "exec", pod, "-c", "curl", "--", *curl, check=False)
-    return out.strip()
 
 
 def test_mesh_traffic_to_the_external_host_leaves_through_the_egress_gateway(mesh_client):

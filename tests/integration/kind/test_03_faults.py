@@ -17,15 +17,6 @@ pytestmark = [pytest.mark.kind, pytest.mark.usefixtures("converged")]
 FAST = {"verify_egress": False}
 
 
-def wait_for(predicate, what, timeout=180, interval=2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def pods(cluster, namespace, selector):
     out = cluster.kubectl("-n", namespace, "get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}", check=False)
     return out.split()
@@ -33,7 +24,7 @@ def pods(cluster, namespace, selector):
 
 def test_gateways_keep_serving_without_istiod_and_site_restores_it(cluster):
     cluster.kubectl("-n", "istio-system", "delete", "deployment", "istiod", "--wait=true")
-    wait_for(lambda: not pods(cluster, "istio-system", "app=istiod"), "the istiod pods to be gone")
+    probes.wait_for(lambda: not pods(cluster, "istio-system", "app=istiod"), "the istiod pods to be gone")
     # the gateway keeps the last configuration istiod pushed: three passes in a row, 2 s apart
     rc, result = cluster.probe(probes.SEED, retries=0, delay=2, consecutive_successes=3)
     assert rc == 0, result.get("msg")
@@ -53,7 +44,7 @@ def test_gateways_keep_serving_without_istiod_and_site_restores_it(cluster):
 
 def test_verification_names_the_probes_failing_while_the_gateway_is_down(cluster):
     cluster.kubectl("-n", "istio-system", "scale", "deployment", "istio-ingressgateway", "--replicas=0")
-    wait_for(lambda: not pods(cluster, "istio-system", "istio=ingressgateway"), "the ingress gateway pods to be gone")
+    probes.wait_for(lambda: not pods(cluster, "istio-system", "istio=ingressgateway"), "the ingress gateway pods to be gone")
     rc, result = cluster.probe(probes.SEED, retries=0)
     assert rc != 0
     for probe in probes.SEED:
@@ -73,7 +64,7 @@ def test_a_deleted_gateway_pod_comes_back_and_verification_passes(cluster):
     cluster.kubectl("-n", "istio-system", "delete", "pod", pod, "--wait=false")
     rc, result = cluster.probe(probes.SEED, retries=60, delay=1, consecutive_successes=2)
     assert rc == 0, result.get("msg")
-    wait_for(lambda: pod not in pods(cluster, "istio-system", "istio=ingressgateway"), f"the deleted pod {pod} to be gone")
+    probes.wait_for(lambda: pod not in pods(cluster, "istio-system", "istio=ingressgateway"), f"the deleted pod {pod} to be gone")
     assert len(pods(cluster, "istio-system", "istio=ingressgateway")) == 1
 
 
@@ -144,7 +135,7 @@ def test_apiserver_restarted_mid_apply_then_site_converges(cluster):
         proc.wait(timeout=900)
     finally:
         rest = proc.stdout.read()
-    wait_for(lambda: apiserver_ready(cluster), "the API server to be ready again", timeout=300)
+    probes.wait_for(lambda: apiserver_ready(cluster), "the API server to be ready again", timeout=300)
     rc, output = cluster.site(FAST)
     assert rc == 0, (recap(output), rest[-2000:])
     rc, result = cluster.probe(probes.SEED, retries=30, delay=2)

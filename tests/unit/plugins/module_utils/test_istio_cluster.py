@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils.istio.cluster import DiscoveryError, node_address, pick_address, select_port
+from ansible_collections.meshops.istio.plugins.module_utils.istio.cluster import DiscoveryError, node_address, pick_address, read_objects, select_port
 from ansible_collections.meshops.istio.plugins.module_utils.k8s.client import auth_params
 
 PORTS = [
@@ -94,3 +94,51 @@ def test_node_address_order():
 def test_auth_params_are_the_kubernetes_core_options():
     params = {"kubeconfig": "/k", "context": "kind-meshops", "probes": [], "address": None, "validate_certs": False}
     assert auth_params(params) == {"kubeconfig": "/k", "context": "kind-meshops", "validate_certs": False}
+
+
+class _Listed:
+    def __init__(self, items):
+        self.items = items
+
+    def to_dict(self):
+        return {"items": [dict(i) for i in self.items]}
+
+
+class _Forbidden(Exception):
+    status = 403
+
+
+class _Resource:
+    def __init__(self, kind, client):
+        self.kind, self.client = kind, client
+
+    def get(self, namespace=None):
+        if self.kind in self.client.forbidden:
+            raise _Forbidden(f"{self.kind} is forbidden")
+        return _Listed([{"metadata": {"name": f"{self.kind.lower()}-1", "namespace": namespace}}])
+
+
+class _Client:
+    """resource(kind, api_version) as kubernetes.core's client: a kind without its CRD raises."""
+
+    def __init__(self, gateway_api=(), forbidden=()):
+        self.gateway_api, self.forbidden = gateway_api, forbidden
+
+    def resource(self, kind, api_version):
+        known = self.gateway_api if api_version.startswith("gateway.networking.k8s.io/") else ISTIO_AND_SERVICE
+        if kind not in known:
+            raise LookupError(f"no {api_version} {kind}")
+        return _Resource(kind, self)
+
+
+ISTIO_AND_SERVICE = ["Gateway", "VirtualService", "ServiceEntry", "DestinationRule", "Service"]
+
+
+def test_read_objects_takes_the_gateway_api_kinds_where_their_crds_exist():
+    without = read_objects(_Client(), ["httpbin"])
+    assert sorted(o["kind"] for o in without) == sorted(ISTIO_AND_SERVICE)
+    with_crds = read_objects(_Client(gateway_api=("Gateway", "HTTPRoute", "ReferenceGrant")), ["httpbin"])
+    assert sorted(o["kind"] for o in with_crds) == sorted([*ISTIO_AND_SERVICE, "Gateway", "HTTPRoute", "ReferenceGrant"])
+    # a token that may not read them (traffic_api istio with least privilege): left out, not an error
+    forbidden = read_objects(_Client(gateway_api=("Gateway", "HTTPRoute"), forbidden=("HTTPRoute",)), ["httpbin"])
+    assert sorted(o["kind"] for o in forbidden) == sorted([*ISTIO_AND_SERVICE, "Gateway"])
