@@ -91,11 +91,12 @@ class Tally:
         assert not self.disagreements, json.dumps(self.disagreements[:5], indent=1)
 
 
-def wait_for(predicate, what, timeout=180, interval=2):
-    """Poll ``predicate`` until it is true, at most ``timeout`` seconds."""
+def wait_for(predicate, what, timeout=180, interval=2, diagnose=None):
+    """Poll ``predicate`` until it is true, at most ``timeout`` seconds; on a timeout the
+    message ends with what ``diagnose()`` returns (the state that kept the predicate false)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f":\n{diagnose()}" if diagnose else ""))

@@ -22,9 +22,28 @@ def pods(cluster, namespace, selector):
     return out.split()
 
 
+def istiod_leftovers(cluster):
+    """The istiod ReplicaSets and pods still there, with their owners and phases (for a timeout)."""
+    return cluster.kubectl(
+        "-n",
+        "istio-system",
+        "get",
+        "replicasets,pods",
+        "-l",
+        "app=istiod",
+        "-o",
+        "custom-columns=KIND:.kind,NAME:.metadata.name,OWNER:.metadata.ownerReferences[*].name,DELETING:.metadata.deletionTimestamp,PHASE:.status.phase",
+        check=False,
+    )
+
+
 def test_gateways_keep_serving_without_istiod_and_site_restores_it(cluster):
+    # scaled to zero first, so the pods go without the garbage collector (it removes the
+    # Deployment's ReplicaSet later; in one CI run the pods were still there after 180 s when the
+    # Deployment was deleted at once)
+    cluster.kubectl("-n", "istio-system", "scale", "deployment", "istiod", "--replicas=0")
+    probes.wait_for(lambda: not pods(cluster, "istio-system", "app=istiod"), "the istiod pods to be gone", diagnose=lambda: istiod_leftovers(cluster))
     cluster.kubectl("-n", "istio-system", "delete", "deployment", "istiod", "--wait=true")
-    probes.wait_for(lambda: not pods(cluster, "istio-system", "app=istiod"), "the istiod pods to be gone")
     # the gateway keeps the last configuration istiod pushed: three passes in a row, 2 s apart
     rc, result = cluster.probe(probes.SEED, retries=0, delay=2, consecutive_successes=3)
     assert rc == 0, result.get("msg")
