@@ -46,19 +46,28 @@ def up(count: int | None = None) -> None:
             nodeimage.build()
         for work in waiting:
             work.settle()
+        # every image before the first cluster starts: an idle cluster takes CPU from the builds
+        build_images()
         for m in members:
             cluster.up(m)
         prepare_clusters(members)
+
+
+def build_images() -> None:
+    """The Istio images of every version, the app images and the Gateway API CRDs file
+    (air-gapped mode only; cached)."""
+    if not cache.official_images():
+        istio.build_images()
+        apps.build_images()
+        gatewayapi.build()  # control_plane_gateway_api_crds_file of the kind inventories
 
 
 def prepare_clusters(members: list[fleet.Member] | None = None) -> None:
     """What the scenario needs on (new) clusters: the Istio images of every version and the app
     images loaded into each node (one ``kind load`` per cluster; air-gapped mode only) and the
     external host of the egress scenario, which every cluster reaches on the kind network."""
+    build_images()
     if not cache.official_images():
-        istio.build_images()
-        apps.build_images()
-        gatewayapi.build()  # control_plane_gateway_api_crds_file of the kind inventories
         for m in members or [fleet.FIRST]:
             cluster.load(istio.image_refs() + apps.image_refs(), m)
     apps.external_host_up()
