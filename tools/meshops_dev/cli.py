@@ -147,6 +147,11 @@ COMMANDS: tuple[Command, ...] = (
         lambda a: print(gatewayapi.build()),
     ),
     Command(
+        "build later",
+        "what tools/dev test leaves to a background build while the tests run: the Istio images of every version and the execution environment",
+        lambda a: stack.build_later(),
+    ),
+    Command(
         "build ee",
         "the execution environment image of docs/awx/execution-environment.yml (ansible-builder; base, packages and helm from this machine)",
         lambda a: ee.build(),

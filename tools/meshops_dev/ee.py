@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import cache, engine, errors, hosttools, images, progress
+from . import cache, engine, errors, hosttools, images, progress, stamps
 
 DEFINITION = cache.REPO_ROOT / "docs" / "awx" / "execution-environment.yml"
 BASE_NAME = "meshops.local/debian"
@@ -237,7 +237,7 @@ def build() -> str:
     """The execution environment image in the engine (built once per ``image_key``); its ref."""
     ref = image_ref()
     key = image_key()
-    with progress.step(f"execution environment {ref}"):
+    with stamps.exclusive("ee", "the execution environment"), progress.step(f"execution environment {ref}"):
         started = time.monotonic()
         images.ensure_image(ref, key, lambda: _build(ref, key))
         progress.note(f"execution environment {ref} ready after {progress.fmt_duration(time.monotonic() - started)}")

@@ -34,7 +34,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import cache, errors, gobuild, images, progress
+from . import cache, errors, gobuild, images, progress, stamps
 
 ISTIO_MODULE = "istio.io/istio"
 HUB = "meshops.local/istio"
@@ -292,7 +292,7 @@ def build_images(minors: list[str] | tuple[str, ...] | None = None) -> list[Path
     """
     tarballs: list[Path] = []
     for v in selected(minors):
-        with progress.step(f"istio images {v.tag}"):
+        with stamps.exclusive(f"istio-{v.minor}", f"the Istio {v.minor} images"), progress.step(f"istio images {v.tag}"):
             tarballs += [build_pilot_image(v), build_proxy_image(v)]
             extract_charts(v)
     return tarballs

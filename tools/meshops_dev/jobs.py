@@ -155,8 +155,14 @@ def test(no_cluster: bool, pytest_args: list[str]) -> int:
     """The test command: pytest in the venv (after ``up`` unless ``no_cluster``); pytest's summary ends the output."""
     ensure_venv()
     if not no_cluster:
+        # the first kind tests need one Istio version; the other and the execution environment
+        # (the fleet and AWX job tests) build in the background while the tests run
+        os.environ[stack.BUILD_LATER_ENV] = "background"
         stack.up()
-        ee.build()  # the AWX job tests run their jobs in it
+        if not cache.official_images():
+            stack.build_later_in_background()
+        else:
+            ee.build()
     cmd = [str(venv_python()), "-m", "pytest", *pytest_args]
     if no_cluster:
         cmd += ["-m", "not kind"]

@@ -9,14 +9,52 @@ every one of them, ``fleet down`` only the clusters after ``meshops``. While the
 or the disk runs beside them (``prefetch``): the two Debian root file systems and the Go modules
 of the later builds. With ``MESHOPS_IMAGES=official`` only kind, helm and kubectl are built; the
 node pulls kind's image and the official ones.
+
+``tools/dev test`` sets ``MESHOPS_BUILD_LATER=background``: ``up`` of one cluster then builds only
+the Istio version of the kind inventory (what the first kind tests install), and the other
+versions and the execution environment build in the background at the lowest CPU priority
+(``build_later_in_background``) while the tests run; the tests that need them (the fleet, the AWX
+jobs) build them themselves, which waits for the background build (``stamps.exclusive``).
 """
 
 from __future__ import annotations
 
-from . import apps, cache, cluster, engine, errors, fleet, gatewayapi, gobuild, hosttools, images, istio, nodeimage, progress
+import os
+import subprocess
+import sys
+
+from . import apps, cache, cluster, ee, engine, errors, fleet, gatewayapi, gobuild, hosttools, images, istio, nodeimage, progress
 
 # Wrapper modules built after the host tools, whose modules ``prefetch`` downloads meanwhile.
 LATER_MODULES = ("node/runtime", "etcd", "node/coredns", *(v.wrapper for v in istio.VERSIONS.values()), "apps")
+
+BUILD_LATER_ENV = "MESHOPS_BUILD_LATER"
+
+
+def deferred_minors(count: int) -> list[str] | None:
+    """The Istio minors ``up`` builds for ``count`` clusters: the kind inventory's only when one
+    cluster comes up while a background build does the rest (``MESHOPS_BUILD_LATER``), else all."""
+    if os.environ.get(BUILD_LATER_ENV) == "background" and count == 1:
+        return [istio.DEFAULT_MINOR]
+    return None
+
+
+def build_later() -> None:
+    """What ``up`` left for later: the Istio images of every version and the execution environment."""
+    istio.build_images()
+    ee.build()
+
+
+def build_later_in_background() -> None:
+    """Start ``tools/dev build later`` at the lowest CPU priority (it takes the CPU the tests leave
+    idle); its output goes to a log file of the state directory."""
+    log = cache.state_dir() / "build-later.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["nice", "-n", "19", sys.executable, str(cache.REPO_ROOT / "tools" / "dev"), "build", "later"]
+    with log.open("wb") as out:
+        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    others = ", ".join(v.minor for v in istio.VERSIONS.values() if v.minor != istio.DEFAULT_MINOR)
+    progress.note(f"building Istio {others} and the execution environment in the background, at nice 19, while the tests run (log: {log})")
 
 
 def prefetch() -> list[progress.Background]:
@@ -46,30 +84,32 @@ def up(count: int | None = None) -> None:
             nodeimage.build()
         for work in waiting:
             work.settle()
+        minors = deferred_minors(len(members))
         # every image before the first cluster starts: an idle cluster takes CPU from the builds
-        build_images()
+        build_images(minors)
         for m in members:
             cluster.up(m)
-        prepare_clusters(members)
+        prepare_clusters(members, minors)
 
 
-def build_images() -> None:
-    """The Istio images of every version, the app images and the Gateway API CRDs file
-    (air-gapped mode only; cached)."""
+def build_images(minors: list[str] | None = None) -> None:
+    """The Istio images of every version (or ``minors``), the app images and the Gateway API
+    CRDs file (air-gapped mode only; cached)."""
     if not cache.official_images():
-        istio.build_images()
+        istio.build_images(minors)
         apps.build_images()
         gatewayapi.build()  # control_plane_gateway_api_crds_file of the kind inventories
 
 
-def prepare_clusters(members: list[fleet.Member] | None = None) -> None:
-    """What the scenario needs on (new) clusters: the Istio images of every version and the app
-    images loaded into each node (one ``kind load`` per cluster; air-gapped mode only) and the
-    external host of the egress scenario, which every cluster reaches on the kind network."""
-    build_images()
+def prepare_clusters(members: list[fleet.Member] | None = None, minors: list[str] | None = None) -> None:
+    """What the scenario needs on (new) clusters: the Istio images of every version (or
+    ``minors``) and the app images loaded into each node (one ``kind load`` per cluster;
+    air-gapped mode only) and the external host of the egress scenario, which every cluster
+    reaches on the kind network."""
+    build_images(minors)
     if not cache.official_images():
         for m in members or [fleet.FIRST]:
-            cluster.load(istio.image_refs() + apps.image_refs(), m)
+            cluster.load(istio.image_refs(minors) + apps.image_refs(), m)
     apps.external_host_up()
 
 

@@ -3,9 +3,12 @@ work keyed by it succeeded (``cached()``)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -66,3 +69,32 @@ def cached(
         result = producer()
         write_stamp(key)
         return result
+
+
+@contextlib.contextmanager
+def exclusive(name: str, what: str) -> Iterator[None]:
+    """Hold the cache's lock ``name`` (one process at a time builds ``what``): a second process
+    waits, showing for how long, then finds the first one's result in the cache."""
+    path = cache.cache_dir() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            started = time.monotonic()
+            progress.note(f"waiting for another process that builds {what} (tools/dev build later, in the background?)")
+            heartbeat = started + 30
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    time.sleep(2)
+                    if time.monotonic() >= heartbeat:
+                        heartbeat += 30
+                        progress.note(f"... still waiting for {what} ({progress.fmt_duration(time.monotonic() - started)})")
+            progress.note(f"{what}: the other process ended after {progress.fmt_duration(time.monotonic() - started)} of waiting")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
