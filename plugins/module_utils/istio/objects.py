@@ -115,21 +115,30 @@ def _sort_key(obj):
     return (str(meta.get("creationTimestamp") or ""), meta.get("name") or "", meta.get("namespace") or "")
 
 
+# (API group, kind) -> the MeshIndex attribute holding the objects of that kind: looked up by
+# (namespace, name), or listed in Istio's configuration order
+_BY_NAME = {("", "Service"): "services", (ISTIO_GROUP, "Gateway"): "gateways", (GATEWAY_API_GROUP, "Gateway"): "k8s_gateways"}
+_ORDERED = {
+    (ISTIO_GROUP, "VirtualService"): "virtual_services",
+    (ISTIO_GROUP, "ServiceEntry"): "service_entries",
+    (ISTIO_GROUP, "DestinationRule"): "destination_rules",
+    (GATEWAY_API_GROUP, "HTTPRoute"): "http_routes",
+    (GATEWAY_API_GROUP, "ReferenceGrant"): "reference_grants",
+}
+
+
 class MeshIndex(object):
     """Index of the objects that decide where a request goes."""
 
     def __init__(self, objects, default_namespace="default", domain=CLUSTER_DOMAIN):
         self.default_namespace = default_namespace
         self.domain = domain
-        self.gateways = {}
-        self.virtual_services = []
-        self.service_entries = []
-        self.destination_rules = []
-        self.services = {}
-        # the Kubernetes Gateway API (see httproutes): Gateways, HTTPRoutes, ReferenceGrants
-        self.k8s_gateways = {}
-        self.http_routes = []
-        self.reference_grants = []
+        # services, gateways (Istio) and k8s_gateways (the Gateway API, see httproutes) by
+        # (namespace, name); the other kinds of the two tables below in lists
+        for attribute in _BY_NAME.values():
+            setattr(self, attribute, {})
+        for attribute in _ORDERED.values():
+            setattr(self, attribute, [])
         self.unmodelled = []
         self.errors = []
         for obj in flatten(objects):
@@ -139,29 +148,15 @@ class MeshIndex(object):
                 self.errors.append("object without kind or metadata.name: {0}".format(str(obj)[:120]))
                 continue
             group = api_group(obj)
-            if kind == "Service" and group == "":
-                self.services[(self.ns(obj), name)] = obj
-            elif group == ISTIO_GROUP and kind == "Gateway":
-                self.gateways[(self.ns(obj), name)] = obj
-            elif group == ISTIO_GROUP and kind == "VirtualService":
-                self.virtual_services.append(obj)
-            elif group == ISTIO_GROUP and kind == "ServiceEntry":
-                self.service_entries.append(obj)
-            elif group == ISTIO_GROUP and kind == "DestinationRule":
-                self.destination_rules.append(obj)
-            elif group == GATEWAY_API_GROUP and kind == "Gateway":
-                self.k8s_gateways[(self.ns(obj), name)] = obj
-            elif group == GATEWAY_API_GROUP and kind == "HTTPRoute":
-                self.http_routes.append(obj)
-            elif group == GATEWAY_API_GROUP and kind == "ReferenceGrant":
-                self.reference_grants.append(obj)
+            if (group, kind) in _BY_NAME:
+                getattr(self, _BY_NAME[(group, kind)])[(self.ns(obj), name)] = obj
+            elif (group, kind) in _ORDERED:
+                getattr(self, _ORDERED[(group, kind)]).append(obj)
             elif group in (ISTIO_GROUP, GATEWAY_API_GROUP) or kind in UNMODELLED_ISTIO_KINDS:
                 self.unmodelled.append(obj)
         # Istio orders configuration by creation time, then name, then namespace.
-        self.virtual_services.sort(key=_sort_key)
-        self.destination_rules.sort(key=_sort_key)
-        self.service_entries.sort(key=_sort_key)
-        self.http_routes.sort(key=_sort_key)
+        for attribute in _ORDERED.values():
+            getattr(self, attribute).sort(key=_sort_key)
         self.service_namespaces = set(ns for ns, _name in self.services)
 
     # -- naming ---------------------------------------------------------------------------
