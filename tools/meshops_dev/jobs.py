@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import cache, collection, ee, engine, errors, progress, stack, stamps
@@ -151,10 +152,45 @@ def site(inventory: Path | None, ansible_args: list[str]) -> int:
     return rc or reference_check(job_env())
 
 
+SESSION_MARKER_ENV = "MESHOPS_TEST_SESSION_MARKER"
+
+
+def session_marker() -> Path:
+    """Written before a test run with the kind clusters starts; the run's pytest session removes
+    it when it ends (tests/conftest.py), after its fixtures deleted or, with
+    MESHOPS_KEEP_CLUSTER=1, kept the clusters on purpose. Found at the start of the next run, it
+    says the last one was killed: its clusters hold whatever it left."""
+    path = cache.state_dir() / "test-session-unfinished"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start_afresh_after_an_unfinished_run() -> None:
+    """Delete the kind clusters (and the external host) that a killed test run left, in whatever
+    state it left them (an extra Istio revision, a fleet member half upgraded); ``up`` then
+    creates new ones."""
+    marker = session_marker()
+    if not marker.is_file():
+        return
+    progress.warn(
+        f"the last test run with the kind clusters ({marker.read_text(encoding='utf-8').strip()}) did not end: "
+        "deleting the clusters it left so that this run starts from new ones"
+    )
+    engine.up()
+    stack.down(keep_engine=True)
+    marker.unlink()
+
+
 def test(no_cluster: bool, pytest_args: list[str]) -> int:
     """The test command: pytest in the venv (after ``up`` unless ``no_cluster``); pytest's summary ends the output."""
     ensure_venv()
+    env = job_env()
     if not no_cluster:
+        # one test run at a time on the kind clusters: a second one waits for the first to exit
+        stamps.hold_across_exec("kind-clusters", "the test run that uses the kind clusters to end")
+        start_afresh_after_an_unfinished_run()
+        env[SESSION_MARKER_ENV] = str(session_marker())
+        session_marker().write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
         # the first kind tests need one Istio version; the other and the execution environment
         # (the fleet and AWX job tests) build in the background while the tests run
         os.environ[stack.BUILD_LATER_ENV] = "background"
@@ -169,5 +205,5 @@ def test(no_cluster: bool, pytest_args: list[str]) -> int:
     progress.note("running: " + " ".join(cmd))
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(cmd[0], cmd, job_env())
+    os.execve(cmd[0], cmd, env)
     return 0  # not reached

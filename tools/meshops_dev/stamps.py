@@ -7,6 +7,8 @@ import contextlib
 import datetime
 import fcntl
 import json
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,30 +73,64 @@ def cached(
         return result
 
 
+def _lock_path(name: str) -> Path:
+    path = cache.cache_dir() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _acquire(handle, waiting: str, what: str) -> None:
+    """flock ``handle``; while another process holds it, say ``waiting`` once (with what the
+    holder wrote into the lock file) and every 30 s for how long."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    started = time.monotonic()
+    holder = Path(handle.name).read_text(encoding="utf-8").strip()
+    progress.note(waiting + (f" ({holder})" if holder else ""))
+    heartbeat = started + 30
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            time.sleep(2)
+            if time.monotonic() >= heartbeat:
+                heartbeat += 30
+                progress.note(f"... still waiting for {what} ({progress.fmt_duration(time.monotonic() - started)})")
+    progress.note(f"{what}: the other process ended after {progress.fmt_duration(time.monotonic() - started)} of waiting")
+
+
+def _write_holder(handle) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} since {datetime.datetime.now().strftime('%H:%M:%S')}: {' '.join(sys.argv)}\n")
+    handle.flush()
+
+
 @contextlib.contextmanager
 def exclusive(name: str, what: str) -> Iterator[None]:
     """Hold the cache's lock ``name`` (one process at a time builds ``what``): a second process
     waits, showing for how long, then finds the first one's result in the cache."""
-    path = cache.cache_dir() / "locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            started = time.monotonic()
-            progress.note(f"waiting for another process that builds {what} (tools/dev build later, in the background?)")
-            heartbeat = started + 30
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    time.sleep(2)
-                    if time.monotonic() >= heartbeat:
-                        heartbeat += 30
-                        progress.note(f"... still waiting for {what} ({progress.fmt_duration(time.monotonic() - started)})")
-            progress.note(f"{what}: the other process ended after {progress.fmt_duration(time.monotonic() - started)} of waiting")
+    with _lock_path(name).open("a+", encoding="utf-8") as handle:
+        _acquire(handle, f"waiting for another process that builds {what} (tools/dev build later, in the background?)", what)
+        _write_holder(handle)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def hold_across_exec(name: str, what: str) -> int:
+    """Take the cache's lock ``name`` for the rest of this process and of the program it
+    ``exec``s (the descriptor is inherited; ``subprocess`` children do not get it): a second
+    process waits until that program exits. Returns the descriptor."""
+    handle = _lock_path(name).open("a+", encoding="utf-8")
+    _acquire(handle, f"waiting for {what}", what)
+    _write_holder(handle)
+    fd = os.dup(handle.fileno())  # the duplicate shares the lock and outlives the file object
+    os.set_inheritable(fd, True)
+    handle.close()
+    return fd
