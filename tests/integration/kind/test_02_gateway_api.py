@@ -29,6 +29,7 @@ HTTPBIN = copy.deepcopy(probes.SEED_ROUTE["http"][0]["route"])
 GATEWAY_API = {"control_plane_gateway_api_crds": True, "traffic_api": "gateway_api"}
 TAGS = ("control_plane", "traffic", "verify")
 SWITCHES = {}  # the load's summary of each switch between the APIs
+SWITCHED_BACK = []  # the last test's proof that the cluster is back on the Istio API
 
 # the reference route plus features the Gateway API writes as filters
 ROUTE = dict(
@@ -100,8 +101,10 @@ def fixture_gateway_api(cluster):
     print("\n" + switch_summary("from the Istio API to the Gateway API", switch))
     SWITCHES["to the Gateway API"] = switch
     yield rc, output
-    # back to the Istio API; the CRDs stay (control_plane_gateway_api_crds only adds them)
-    cluster.site({"verify_egress": False}, tags=("traffic", "verify"))
+    # back to the Istio API (the CRDs stay: control_plane_gateway_api_crds only adds them), unless
+    # the module's last test did it and proved it
+    if not SWITCHED_BACK:
+        cluster.site({"verify_egress": False}, tags=("traffic", "verify"))
 
 
 def test_site_yml_installs_the_crds_and_applies_the_routes_as_gateway_api_objects(cluster, gateway_api):
@@ -432,3 +435,4 @@ def test_switching_back_to_the_istio_api_replaces_the_gateway_api_objects(cluste
     assert objects_of(cluster, "httproutes.gateway.networking.k8s.io") == []
     assert objects_of(cluster, "referencegrants.gateway.networking.k8s.io,gateways.gateway.networking.k8s.io", namespace="istio-system") == []
     assert {o["metadata"]["name"] for o in objects_of(cluster, "virtualservices.networking.istio.io")} == {"httpbin", "direct-cnn-through-egress-gateway"}
+    SWITCHED_BACK.append(True)
