@@ -85,6 +85,8 @@ def _fingerprint(module: Path, package: str, tags: Sequence[str], ldflags: str, 
         p = module / name
         if p.is_file():
             h.update(p.read_bytes())
+    for source in sorted(module.glob("*.go")):  # a wrapper module's own main package
+        h.update(source.name.encode() + source.read_bytes())
     h.update(json.dumps([package, sorted(tags), ldflags, cgo]).encode())
     return h.hexdigest()[:16]
 

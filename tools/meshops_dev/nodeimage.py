@@ -137,9 +137,11 @@ def build_runtime() -> dict[str, Path]:
 
 
 def build_coredns() -> dict[str, Path]:
+    """CoreDNS with the plugins a kind cluster's Corefile uses (tools/go/node/coredns/main.go):
+    the cloud SDKs, the tracer and the database clients of the other plugins are not compiled."""
     return gobuild.build(
         "node/coredns",
-        ["github.com/coredns/coredns"],
+        ["coredns=meshops.local/tools/node/coredns"],
         f"coredns/{COREDNS_VERSION}",
         ldflags=_ldflags_x({"github.com/coredns/coredns/coremain.GitCommit": "1db4568d"}),
         desc=f"build coredns {COREDNS_VERSION}",

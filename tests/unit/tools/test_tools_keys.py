@@ -70,6 +70,17 @@ def test_go_fingerprint_changes_with_the_module_graph(tmp_path):
     assert gobuild._fingerprint(module, "example.com/cmd", (), "-s -w", False) != fp
 
 
+def test_go_fingerprint_changes_with_the_wrapper_modules_own_main_package(tmp_path):
+    # tools/go/node/coredns builds its own main.go (the plugins it imports)
+    module = _module(tmp_path)
+    fp = gobuild._fingerprint(module, "meshops.local/tools/node/coredns", (), "-s -w", False)
+    (module / "main.go").write_text("package main\n")
+    with_main = gobuild._fingerprint(module, "meshops.local/tools/node/coredns", (), "-s -w", False)
+    assert with_main != fp
+    (module / "main.go").write_text('package main\n\nimport _ "example.com/plugin"\n')
+    assert gobuild._fingerprint(module, "meshops.local/tools/node/coredns", (), "-s -w", False) != with_main
+
+
 def test_go_fingerprint_ignores_the_order_of_tags(tmp_path):
     module = _module(tmp_path)
     assert gobuild._fingerprint(module, "p", ("a", "b"), "", False) == gobuild._fingerprint(module, "p", ("b", "a"), "", False)
