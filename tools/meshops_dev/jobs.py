@@ -184,12 +184,11 @@ def start_afresh_after_an_unfinished_run() -> None:
 def test(no_cluster: bool, pytest_args: list[str]) -> int:
     """The test command: pytest in the venv (after ``up`` unless ``no_cluster``); pytest's summary ends the output."""
     ensure_venv()
-    env = job_env()
     if not no_cluster:
         # one test run at a time on the kind clusters: a second one waits for the first to exit
         stamps.hold_across_exec("kind-clusters", "the test run that uses the kind clusters to end")
         start_afresh_after_an_unfinished_run()
-        env[SESSION_MARKER_ENV] = str(session_marker())
+        os.environ[SESSION_MARKER_ENV] = str(session_marker())
         session_marker().write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
         # the first kind tests need one Istio version; the other and the execution environment
         # (the fleet and AWX job tests) build in the background while the tests run
@@ -205,5 +204,7 @@ def test(no_cluster: bool, pytest_args: list[str]) -> int:
     progress.note("running: " + " ".join(cmd))
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(cmd[0], cmd, env)
+    # after up: the environment carries MESHOPS_BUILD_LATER (the tools/dev up of molecule create
+    # then builds only what the first tests need) and the engine's DOCKER_HOST
+    os.execve(cmd[0], cmd, job_env())
     return 0  # not reached

@@ -61,3 +61,28 @@ def test_a_killed_session_makes_the_next_run_delete_its_clusters(monkeypatch, ca
     assert not jobs.session_marker().exists()
     out = capsys.readouterr()
     assert "pid 4242 since 2026-12-02 10:00:00" in out.out + out.err
+
+
+def test_pytest_gets_the_background_build_setting_and_the_session_marker(monkeypatch):
+    # molecule create runs tools/dev up again from inside pytest: without MESHOPS_BUILD_LATER it
+    # would build every Istio version, waiting for the background build of the older one
+    seen = {}
+    monkeypatch.setattr(jobs, "ensure_venv", lambda: None)
+    monkeypatch.setattr(stamps, "hold_across_exec", lambda name, what: 0)
+    monkeypatch.setattr(stack, "up", lambda: seen.setdefault("up", os.environ.get(stack.BUILD_LATER_ENV)))
+    monkeypatch.setattr(stack, "build_later_in_background", lambda: None)
+    monkeypatch.setattr(jobs.cache, "official_images", lambda: False)
+    monkeypatch.setattr(jobs.engine, "docker_env", lambda: {"DOCKER_HOST": "unix:///tmp/docker.sock"})
+    monkeypatch.delenv(stack.BUILD_LATER_ENV, raising=False)
+    monkeypatch.delenv(jobs.SESSION_MARKER_ENV, raising=False)
+
+    def execve(path, argv, env):
+        seen.update(argv=argv, env=env)
+
+    monkeypatch.setattr(jobs.os, "execve", execve)
+    jobs.test(False, ["-k", "kind"])
+    assert seen["up"] == "background"
+    assert seen["env"][stack.BUILD_LATER_ENV] == "background"
+    assert seen["env"][jobs.SESSION_MARKER_ENV] == str(jobs.session_marker())
+    assert jobs.session_marker().is_file()
+    assert seen["argv"][-2:] == ["-k", "kind"]
