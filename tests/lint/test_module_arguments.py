@@ -111,7 +111,7 @@ def test_the_roles_call_modules():
     assert {"kubernetes.core.k8s_info", "kubernetes.core.helm", "meshops.istio.object_set"} <= modules, sorted(modules)
 
 
-@pytest.mark.parametrize(("where", "module", "args"), CALLS, ids=[f"{where} ({module})" for where, module, _ in CALLS])
+@pytest.mark.parametrize(("where", "module", "args"), CALLS, ids=[f"{where} ({module})" for where, module, _args in CALLS])
 def test_every_parameter_is_one_the_module_documents(docs, where, module, args):
     unknown = unknown_parameters(args, docs[module])
     assert not unknown, f"{where}: {module} documents no parameter {', '.join(unknown)} (ansible-doc -t module {module})"
