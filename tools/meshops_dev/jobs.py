@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from . import cache, collection, ee, engine, errors, progress, stack, stamps
@@ -189,7 +188,7 @@ def test(no_cluster: bool, pytest_args: list[str]) -> int:
         stamps.hold_across_exec("kind-clusters", "the test run that uses the kind clusters to end")
         start_afresh_after_an_unfinished_run()
         os.environ[SESSION_MARKER_ENV] = str(session_marker())
-        session_marker().write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
+        session_marker().write_text(stamps.holder() + "\n", encoding="utf-8")
         # the first kind tests need one Istio version; the other and the execution environment
         # (the fleet and AWX job tests) build in the background while the tests run
         os.environ[stack.BUILD_LATER_ENV] = "background"

@@ -103,10 +103,15 @@ def _acquire(handle, waiting: str, what: str) -> None:
     progress.note(f"{what}: the other process ended after {progress.fmt_duration(time.monotonic() - started)} of waiting")
 
 
+def holder() -> str:
+    """Who this process is, for a lock file or a marker that another process reads."""
+    return f"pid {os.getpid()} since {datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)}"
+
+
 def _write_holder(handle) -> None:
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()} since {datetime.datetime.now().strftime('%H:%M:%S')}: {' '.join(sys.argv)}\n")
+    handle.write(holder() + "\n")
     handle.flush()
 
 
