@@ -33,11 +33,12 @@ class Fleet:
     def __init__(self, env):
         self.env = env
 
-    def run(self, playbook, extra_vars=None, limit=None, check=False, timeout=3600):
-        """(rc, JSON callback output, stderr) of a playbook on the fleet (or ``limit``)."""
+    def run(self, playbook, extra_vars=None, limit=None, check=False, timeout=3600, tags=()):
+        """(rc, JSON callback output, stderr) of a playbook on the fleet (or ``limit``; only the
+        roles of ``tags`` when given)."""
         extra = dict(SETTINGS)
         extra.update(extra_vars or {})
-        return run_playbook(playbook_path(playbook), extra, env=self.env, check=check, timeout=timeout, inventory=INVENTORY, limit=limit)
+        return run_playbook(playbook_path(playbook), extra, env=self.env, check=check, timeout=timeout, inventory=INVENTORY, limit=limit, tags=tags)
 
     def start(self, playbook, extra_vars=None, limit=None):
         """Start a playbook in its own process group (to kill it); returns the Popen."""
