@@ -4,7 +4,8 @@
 output directory under ``$MESHOPS_CACHE/bin/`` and skips the build when every binary is there
 and the build parameters are unchanged. The Go build cache (``go env GOCACHE``) is shared, so a
 second build of another package with the same flags reuses compiled dependencies, but only
-those whose module versions (and their dependencies' versions) are the same in both modules:
+those whose module versions (and their dependencies' versions) are the same in both modules
+(and, as nothing is built with ``-trimpath``, also when one of them selects it by a ``replace``):
 ``ALIGNED`` names the wrapper modules that select their reference's version of every module
 they share with it (``align()``, ``tools/dev build go-align``; docs/development.md, "Go build cache").
 """
@@ -30,8 +31,16 @@ _SEMVER = re.compile(r"^v([0-9]+)\.([0-9]+)\.([0-9]+)(-[^+]*)?")
 # 0.36: cache.ResourceEventHandlerRegistration gained a method); everything else (gRPC,
 # protobuf, go-control-plane, OpenTelemetry, Prometheus, CEL, x/...) is the 1.31 build's, so
 # the second Istio build compiles only what differs.
+# hosttools (kind, helm, helm-diff; built first): their own modules stay, every library they
+# share with the 1.31 build (client-go and the rest of the Kubernetes libraries at 0.36, gRPC,
+# protobuf, x/...) is the 1.31 build's, so the Istio build finds them compiled. etcd and CoreDNS
+# (the node image, built after the Kubernetes binaries) take the Kubernetes build's libraries
+# (client-go 0.35, gRPC, protobuf, OpenTelemetry, Prometheus, x/...), their own modules stay.
 ALIGNED: dict[str, tuple[str, tuple[str, ...]]] = {
     "istio-1.30": ("istio", ("istio.io/", "github.com/agentgateway/", "k8s.io/", "sigs.k8s.io/")),
+    "hosttools": ("istio", ("sigs.k8s.io/kind", "helm.sh/", "github.com/databus23/")),
+    "etcd": ("k8s", ("go.etcd.io/",)),
+    "node/coredns": ("k8s", ("github.com/coredns/",)),
 }
 
 
@@ -153,7 +162,12 @@ def build(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            base = ["go", "build", "-trimpath"]
+            # No -trimpath: with it, a module that a wrapper selects through a ``replace``
+            # compiles under the version it replaces (the rewritten file paths say so), so the
+            # Go build cache never reuses it from another wrapper (``ALIGNED``); without it both
+            # compile the same directory of the module cache and the second build reuses the
+            # first's. The binaries then name that directory in their file paths; nothing reads them.
+            base = ["go", "build"]
             if tags:
                 base += ["-tags", ",".join(tags)]
             if ldflags:

@@ -1,6 +1,11 @@
 """Aligning a wrapper module's dependency versions with another's, so that the Go build cache
 compiles the libraries both use once (gobuild.align, tools/dev build go-align)."""
 
+import json
+import os
+import subprocess
+import zipfile
+
 import pytest
 
 from meshops_dev import cache, errors, gobuild
@@ -47,3 +52,41 @@ def test_every_aligned_wrapper_and_its_reference_exist_and_keep_their_own_main_m
     assert (cache.GO_DIR / reference / "go.mod").is_file()
     assert reference not in gobuild.ALIGNED  # one level: a reference is never aligned itself
     assert all(prefix.endswith(("/", "-")) or "." in prefix for prefix in keep)
+
+
+def _proxy_module(proxy, path, version, source):
+    """One module version in a file:// GOPROXY (the .info, .mod and .zip files go download reads)."""
+    folder = proxy / path / "@v"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{version}.info").write_text(json.dumps({"Version": version}))
+    (folder / f"{version}.mod").write_text(f"module {path}\n\ngo 1.22\n")
+    with zipfile.ZipFile(folder / f"{version}.zip", "w") as archive:
+        archive.writestr(f"{path}@{version}/go.mod", f"module {path}\n\ngo 1.22\n")
+        archive.writestr(f"{path}@{version}/lib.go", source)
+    with (folder / "list").open("a") as listing:
+        listing.write(version + "\n")
+
+
+def _compiled(wrapper, env, trimpath):
+    """Packages `go build -v` compiles in ``wrapper`` (none when the build cache has them all)."""
+    cmd = ["go", "build", "-v", *(["-trimpath"] if trimpath else []), "example.com/lib"]
+    proc = subprocess.run(cmd, cwd=wrapper, env=env, capture_output=True, text=True, timeout=300, check=True)
+    return [line for line in proc.stderr.splitlines() if line and not line.startswith("go: ")]  # not "go: downloading"
+
+
+@pytest.mark.parametrize(("trimpath", "recompiled"), [(False, []), (True, ["example.com/lib"])])
+def test_a_replaced_module_is_reused_from_the_build_cache_only_without_trimpath(tmp_path, trimpath, recompiled):
+    # the reason gobuild builds without -trimpath: wrapper B selects lib v1.0.0 through a replace
+    # (ALIGNED, its own requirement is v1.1.0), wrapper A selects it directly
+    proxy = tmp_path / "proxy"
+    _proxy_module(proxy, "example.com/lib", "v1.0.0", "package lib\n\nfunc Answer() int { return 42 }\n")
+    _proxy_module(proxy, "example.com/lib", "v1.1.0", "package lib\n\nfunc Answer() int { return 43 }\n")
+    env = dict(os.environ, **gobuild.go_env())
+    env.update(GOPROXY=f"file://{proxy}", GOSUMDB="off", GOFLAGS="-mod=mod", GOCACHE=str(tmp_path / "cache"), GOMODCACHE=str(tmp_path / "mod"))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "go.mod").write_text("module a\n\ngo 1.22\n\nrequire example.com/lib v1.0.0\n")
+    (b / "go.mod").write_text("module b\n\ngo 1.22\n\nrequire example.com/lib v1.1.0\n\nreplace example.com/lib => example.com/lib v1.0.0\n")
+    assert _compiled(a, env, trimpath) == ["example.com/lib"]
+    assert _compiled(b, env, trimpath) == recompiled
