@@ -24,24 +24,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from meshops_dev import cache, gobuild, istio, kubernetes
+from meshops_dev import cache, gobuild, hosttools, istio, kubernetes, nodeimage
 
-CONTAINERD = "github.com/containerd/containerd/v2/cmd"
 # (name, wrapper module, build tags, main packages): the order in which tools/dev up builds them
 BUILDS = (
-    ("kind", "hosttools", (), ("sigs.k8s.io/kind",)),
-    ("helm", "hosttools", (), ("helm.sh/helm/v3/cmd/helm",)),
-    ("helm-diff", "hosttools", (), ("github.com/databus23/helm-diff/v3",)),
-    ("kubernetes", "k8s", (), tuple(f"k8s.io/kubernetes/cmd/{n}" for n in kubernetes.ALL_BINARIES)),
-    (
-        "containerd",
-        "node/runtime",
-        ("no_btrfs", "no_devmapper", "no_zfs"),
-        (f"{CONTAINERD}/containerd", f"{CONTAINERD}/ctr", f"{CONTAINERD}/containerd-shim-runc-v2"),
-    ),
-    ("crictl", "node/runtime", (), ("sigs.k8s.io/cri-tools/cmd/crictl",)),
-    ("etcd", "etcd", (), ("go.etcd.io/etcd/server/v3",)),
-    ("coredns", "node/coredns", (), ("meshops.local/tools/node/coredns",)),
+    ("kind", hosttools.MODULE, (), (hosttools.KIND_PKG,)),
+    ("helm", hosttools.MODULE, (), (hosttools.HELM_PKG,)),
+    ("helm-diff", hosttools.MODULE, (), (hosttools.HELM_DIFF_PKG,)),
+    ("kubernetes", "k8s", (), tuple(f"{kubernetes.CMD}/{n}" for n in kubernetes.ALL_BINARIES)),
+    ("containerd", "node/runtime", nodeimage.CONTAINERD_TAGS, nodeimage.CONTAINERD_PACKAGES),
+    ("crictl", "node/runtime", (), (nodeimage.CRICTL_PKG,)),
+    ("etcd", "etcd", (), (kubernetes.ETCD_PKG,)),
+    ("coredns", "node/coredns", (), (nodeimage.COREDNS_PKG,)),
     *(
         build
         for v in sorted(istio.VERSIONS.values(), key=lambda v: v.minor != istio.DEFAULT_MINOR)
@@ -57,7 +51,7 @@ def packages(go_dir: Path, wrapper: str, tags: tuple[str, ...], mains: tuple[str
     cmd = ["go", "list", "-deps", "-json=ImportPath,Module,Deps,GoFiles,Dir,Standard"]
     if tags:
         cmd += ["-tags", ",".join(tags)]
-    env = dict(os.environ, **gobuild.go_env(), GONOSUMDB="github.com/databus23/helm-diff")
+    env = dict(os.environ, **gobuild.go_env(extra=hosttools.GO_ENV))
     proc = subprocess.run([*cmd, *mains], cwd=go_dir / wrapper, env=env, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         sys.exit(f"go list in {go_dir / wrapper} failed: {proc.stderr[-2000:]}")

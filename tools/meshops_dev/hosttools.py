@@ -28,6 +28,9 @@ HELM_DIFF_VERSION = gobuild.pinned("hosttools", "github.com/databus23/helm-diff/
 
 MODULE = "hosttools"
 GO_ENV = {"GONOSUMDB": "github.com/databus23/helm-diff"}
+KIND_PKG = "sigs.k8s.io/kind"
+HELM_PKG = "helm.sh/helm/v3/cmd/helm"
+HELM_DIFF_PKG = "github.com/databus23/helm-diff/v3"
 
 
 def versions_dir() -> str:
@@ -83,7 +86,7 @@ def build_all() -> dict[str, Path]:
         out = versions_dir()
         kind = gobuild.build(
             MODULE,
-            ["sigs.k8s.io/kind"],
+            [KIND_PKG],
             out,
             ldflags="-buildid= -s -w",
             env=GO_ENV,
@@ -91,7 +94,7 @@ def build_all() -> dict[str, Path]:
         )["kind"]
         helm = gobuild.build(
             MODULE,
-            ["helm.sh/helm/v3/cmd/helm"],
+            [HELM_PKG],
             out,
             ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean",
             env=GO_ENV,
@@ -99,7 +102,7 @@ def build_all() -> dict[str, Path]:
         )["helm"]
         diff = gobuild.build(
             MODULE,
-            ["diff=github.com/databus23/helm-diff/v3"],
+            [f"diff={HELM_DIFF_PKG}"],
             out,
             ldflags=f"-s -w -X github.com/databus23/helm-diff/v3/cmd.Version={HELM_DIFF_VERSION.lstrip('v')}",
             env=GO_ENV,

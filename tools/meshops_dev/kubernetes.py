@@ -23,6 +23,7 @@ K8S_BUILD_DATE = "2026-04-15T18:01:22Z"
 NODE_BINARIES = ("kubeadm", "kubelet", "kubectl")
 IMAGE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
 ALL_BINARIES = NODE_BINARIES + IMAGE_BINARIES
+CMD = "k8s.io/kubernetes/cmd"  # the main package of each binary is CMD/<name>
 
 
 def version_ldflags(version: str = K8S_VERSION, build_date: str = K8S_BUILD_DATE) -> str:
@@ -55,15 +56,18 @@ def build(names: tuple[str, ...] | list[str] = ALL_BINARIES) -> dict[str, Path]:
         raise ValueError(f"not a Kubernetes binary of this build: {', '.join(unknown)}")
     return gobuild.build(
         "k8s",
-        [f"k8s.io/kubernetes/cmd/{n}" for n in names],
+        [f"{CMD}/{n}" for n in names],
         f"k8s/{K8S_VERSION}",
         ldflags=version_ldflags(),
         desc=f"build kubernetes {K8S_VERSION} ({', '.join(names)})",
     )
 
 
+ETCD_PKG = "go.etcd.io/etcd/server/v3"
+
+
 def build_etcd() -> dict[str, Path]:
-    return gobuild.build("etcd", ["etcd=go.etcd.io/etcd/server/v3"], f"etcd/{ETCD_VERSION}", desc=f"build etcd {ETCD_VERSION}")
+    return gobuild.build("etcd", [f"etcd={ETCD_PKG}"], f"etcd/{ETCD_VERSION}", desc=f"build etcd {ETCD_VERSION}")
 
 
 def apiserver_binaries(kubectl: bool = True) -> dict[str, Path]:

@@ -53,6 +53,11 @@ CRICTL_VERSION = gobuild.pinned("node/runtime", "sigs.k8s.io/cri-tools")
 CNI_PLUGINS_VERSION = gobuild.pinned("node/runtime", "github.com/containernetworking/plugins")
 COREDNS_VERSION = gobuild.pinned("node/coredns", "github.com/coredns/coredns")
 PAUSE_VERSION = "3.10.1"
+_CONTAINERD_CMD = "github.com/containerd/containerd/v2/cmd"
+CONTAINERD_PACKAGES = (f"{_CONTAINERD_CMD}/containerd", f"{_CONTAINERD_CMD}/ctr", f"{_CONTAINERD_CMD}/containerd-shim-runc-v2")
+CONTAINERD_TAGS = ("no_btrfs", "no_devmapper", "no_zfs")
+CRICTL_PKG = "sigs.k8s.io/cri-tools/cmd/crictl"
+COREDNS_PKG = "meshops.local/tools/node/coredns"  # tools/go/node/coredns/main.go
 # Debian packages the builds below need: runc is cgo with libseccomp, pause is C.
 BUILD_PACKAGES = ("gcc", "libc6-dev", "libseccomp-dev", "pkg-config", "binutils")
 
@@ -91,9 +96,9 @@ def build_runtime() -> dict[str, Path]:
     pkg = "github.com/containerd/containerd/v2"
     bins = gobuild.build(
         module,
-        [f"{pkg}/cmd/containerd", f"{pkg}/cmd/ctr", f"{pkg}/cmd/containerd-shim-runc-v2"],
+        list(CONTAINERD_PACKAGES),
         out,
-        tags=("no_btrfs", "no_devmapper", "no_zfs"),
+        tags=CONTAINERD_TAGS,
         ldflags=_ldflags_x(
             {
                 f"{pkg}/version.Version": CONTAINERD_VERSION,
@@ -114,7 +119,7 @@ def build_runtime() -> dict[str, Path]:
     )
     bins |= gobuild.build(
         module,
-        ["sigs.k8s.io/cri-tools/cmd/crictl"],
+        [CRICTL_PKG],
         out,
         ldflags=_ldflags_x({"sigs.k8s.io/cri-tools/pkg/version.Version": CRICTL_VERSION}),
         desc=f"build crictl {CRICTL_VERSION}",
@@ -141,7 +146,7 @@ def build_coredns() -> dict[str, Path]:
     the cloud SDKs, the tracer and the database clients of the other plugins are not compiled."""
     return gobuild.build(
         "node/coredns",
-        ["coredns=meshops.local/tools/node/coredns"],
+        [f"coredns={COREDNS_PKG}"],
         f"coredns/{COREDNS_VERSION}",
         ldflags=_ldflags_x({"github.com/coredns/coredns/coremain.GitCommit": "1db4568d"}),
         desc=f"build coredns {COREDNS_VERSION}",
